@@ -1,0 +1,26 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_DEPENDENCIES } from './app.dependencies.js';
+import type { AppConfig } from './config/app-config.js';
+import { ConfigModule } from './config/config.module.js';
+import { GatewayModule } from './gateway/gateway.module.js';
+import { HealthModule } from './health/health.module.js';
+import { ReadinessModule } from './readiness/readiness.module.js';
+
+/** client → gateway → agent → (llm, threads), all gated by readiness; health reads readiness. */
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        ReadinessModule.forRoot({
+          dependencies: APP_DEPENDENCIES,
+          startupTimeoutMs: config.readiness.startupTimeoutMs,
+        }),
+        HealthModule,
+        GatewayModule,
+      ],
+    };
+  }
+}

@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { JwtModule } from '@nestjs/jwt';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.constants.js';
+import { jwtModuleOptions } from './jwt-options.js';
+import { TokenVerifier } from './token-verifier.service.js';
+
+@Module({
+  imports: [
+    JwtModule.registerAsync({ inject: [APP_CONFIG], useFactory: (config: AppConfig) => jwtModuleOptions(config) }),
+  ],
+  providers: [TokenVerifier],
+  exports: [TokenVerifier],
+})
+export class AuthModule {}

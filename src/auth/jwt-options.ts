@@ -1,0 +1,20 @@
+import { createSecretKey } from 'node:crypto';
+import type { JwtModuleOptions } from '@nestjs/jwt';
+import type { AppConfig } from '../config/app-config.js';
+
+/** Only HS256: `none`, other HMAC sizes and every asymmetric algorithm are refused. */
+export const JWT_ALGORITHM = 'HS256';
+
+/**
+ * JWT settings derived once from the config. The secret is turned into a `KeyObject` here, once:
+ * passed as a string, jsonwebtoken would rebuild the key on every verification.
+ */
+export function jwtModuleOptions(config: AppConfig): JwtModuleOptions {
+  const key = createSecretKey(Buffer.from(config.auth.jwtSecret, 'utf8'));
+  const { issuer, audience } = config.auth;
+  return {
+    secretOrKeyProvider: () => key,
+    signOptions: { algorithm: JWT_ALGORITHM, issuer, audience },
+    verifyOptions: { algorithms: [JWT_ALGORITHM], issuer, audience },
+  };
+}

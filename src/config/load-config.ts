@@ -1,0 +1,41 @@
+import type { AppConfig } from './app-config.js';
+import { environmentSchema, toAppConfig } from './config.schema.js';
+
+/** Thrown by {@link loadConfig}; `problems` names every bad variable, not just the first. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  readonly config: AppConfig;
+  /** Things that are allowed but worth a line in the log (e.g. the development JWT secret). */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Parses and validates the environment once. Nothing else in the service reads `process.env`.
+ * Empty strings count as unset, so `FOO=` in a manifest means "use the default".
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): LoadedConfig {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const result = environmentSchema.safeParse(present);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const name = issue.path.join('.');
+        const value = present[name];
+        return `${name}: ${issue.message}${value === undefined || name === 'JWT_SECRET' ? '' : ` (got "${value}")`}`;
+      }),
+    );
+  }
+  const config = toAppConfig(result.data);
+  const warnings = config.auth.usingDevelopmentSecret
+    ? ['JWT_SECRET is not set: using the built-in development secret. Never do this in production.']
+    : [];
+  return { config, warnings };
+}

@@ -1,0 +1,149 @@
+import type { IncomingMessage } from 'node:http';
+import { Logger, UseFilters } from '@nestjs/common';
+import {
+  ConnectedSocket,
+  MessageBody,
+  type OnGatewayConnection,
+  SubscribeMessage,
+  WebSocketGateway,
+  type WsResponse,
+} from '@nestjs/websockets';
+import { first, type Observable, of, timeout } from 'rxjs';
+import type { WebSocket } from 'ws';
+import { AgentSupervisor } from '../agent/agent.supervisor.js';
+import { extractBearerToken } from '../auth/bearer-token.js';
+import { TokenVerifier } from '../auth/token-verifier.service.js';
+import type { AppConfig } from '../config/app-config.js';
+import { InjectConfig } from '../config/config.module.js';
+import { AppError } from '../errors/app-error.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { type AgentRequest, type PingRequest, type Pong, PROTOCOL_VERSION, type RunFrame } from '../protocol/events.js';
+import { ReadinessService } from '../readiness/readiness.service.js';
+import { missingDependencies, type ReadinessSnapshot } from '../readiness/readiness.types.js';
+import { ConnectionRegistry } from './connection.registry.js';
+import { agentRequestSchema, pingSchema } from './request.schemas.js';
+import { RequestValidationPipe } from './request-validation.pipe.js';
+import type { WsConnection } from './ws-connection.js';
+import { WsErrorFilter } from './ws-error.filter.js';
+
+/** Suggested wait before reconnecting when the wait for readiness ran out. */
+const NOT_READY_RETRY_AFTER_MS = 2_000;
+/** Suggested wait when start-up failed: the orchestrator is restarting the instance. */
+const FAILED_RETRY_AFTER_MS = 5_000;
+const SHUTTING_DOWN_RETRY_AFTER_MS = 1_000;
+
+/**
+ * The chat endpoint, `/ws`. Admission is decided synchronously in `handleConnection` (auth, origin)
+ * and then by the readiness stream: a connection is released the instant readiness flips, or
+ * refused with 1013 when `WS_READY_WAIT_MS` runs out. Until then its frames are held, not handled.
+ */
+@WebSocketGateway({ path: '/ws' })
+@UseFilters(WsErrorFilter)
+export class ChatGateway implements OnGatewayConnection {
+  private readonly logger = new Logger('Gateway');
+
+  constructor(
+    @InjectConfig() private readonly config: AppConfig,
+    private readonly readiness: ReadinessService,
+    private readonly tokens: TokenVerifier,
+    private readonly connections: ConnectionRegistry,
+    private readonly agent: AgentSupervisor,
+  ) {}
+
+  // Deliberately synchronous: Nest does not await this, and binds message handlers right after it.
+  handleConnection(socket: WebSocket, request: IncomingMessage): void {
+    const connection = this.connections.open(socket);
+    let userId: string;
+    try {
+      this.checkOrigin(request);
+      userId = this.tokens.verify(extractBearerToken(request)).userId;
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      this.logger.debug(`connection ${connection.id} refused: ${error.code}`);
+      connection.refuse(error, CloseCode.POLICY_VIOLATION, error.code === 'TOKEN_EXPIRED' ? 'token expired' : 'unauthorized');
+      return;
+    }
+    this.admitWhenReady(connection, userId);
+  }
+
+  @SubscribeMessage('ping')
+  ping(@MessageBody(new RequestValidationPipe(pingSchema)) body: PingRequest): WsResponse<Pong> {
+    const serverTime = new Date().toISOString();
+    return { event: 'pong', data: body.requestId === undefined ? { serverTime } : { requestId: body.requestId, serverTime } };
+  }
+
+  @SubscribeMessage('agent_request')
+  agentRequest(
+    @ConnectedSocket() socket: WebSocket,
+    @MessageBody(new RequestValidationPipe(agentRequestSchema)) body: AgentRequest,
+  ): Observable<RunFrame> {
+    return this.agent.run(this.userOf(socket), body);
+  }
+
+  private admitWhenReady(connection: WsConnection, userId: string): void {
+    // BehaviorSubject: when already ready this runs synchronously, before any frame is read.
+    const subscription = this.readiness.snapshot$
+      .pipe(
+        first((snapshot) => snapshot.phase !== 'starting', undefined),
+        timeout({ first: this.config.ws.readyWaitMs, with: () => of(undefined) }),
+      )
+      .subscribe((settled) => this.admit(connection, userId, settled ?? this.readiness.snapshot));
+    connection.socket.once('close', () => subscription.unsubscribe());
+  }
+
+  private admit(connection: WsConnection, userId: string, snapshot: ReadinessSnapshot): void {
+    switch (snapshot.phase) {
+      case 'ready':
+        connection.establish(userId, {
+          protocolVersion: PROTOCOL_VERSION,
+          heartbeatMs: this.config.ws.heartbeatMs,
+          serverTime: new Date().toISOString(),
+        });
+        return;
+      case 'starting':
+      case 'failed': {
+        const missing = missingDependencies(snapshot);
+        const failed = snapshot.phase === 'failed';
+        const message = failed
+          ? `service failed to start (${missing.join(', ')}); it is being restarted`
+          : `service not ready after ${this.config.ws.readyWaitMs} ms (waiting for ${missing.join(', ')})`;
+        connection.refuse(
+          new AppError('SERVICE_NOT_READY', message, true, {
+            retryAfterMs: failed ? FAILED_RETRY_AFTER_MS : NOT_READY_RETRY_AFTER_MS,
+            missing,
+          }),
+          CloseCode.TRY_AGAIN_LATER,
+          'service not ready, retry later',
+        );
+        return;
+      }
+      case 'draining':
+        connection.refuse(
+          new AppError('SERVICE_SHUTTING_DOWN', 'this instance is shutting down; reconnect', true, {
+            retryAfterMs: SHUTTING_DOWN_RETRY_AFTER_MS,
+          }),
+          CloseCode.SERVICE_RESTART,
+          'service shutting down',
+        );
+        return;
+      default: {
+        const exhaustive: never = snapshot.phase;
+        return exhaustive;
+      }
+    }
+  }
+
+  private checkOrigin(request: IncomingMessage): void {
+    const allowed = this.config.ws.allowedOrigins;
+    const origin = request.headers.origin;
+    // Non-browser clients send no Origin; the allow-list protects browsers from cross-site use.
+    if (allowed.length === 0 || origin === undefined || allowed.includes(origin)) return;
+    throw new AppError('ORIGIN_NOT_ALLOWED', `origin ${origin} is not allowed`, false);
+  }
+
+  private userOf(socket: WebSocket): string {
+    const { userId } = this.connections.get(socket);
+    if (userId === undefined) throw new Error('handler reached for a connection that was never established');
+    return userId;
+  }
+}

@@ -1,0 +1,70 @@
+import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import type { WebSocket } from 'ws';
+import type { AppConfig } from '../config/app-config.js';
+import { InjectConfig } from '../config/config.module.js';
+import { WsConnection } from './ws-connection.js';
+
+/**
+ * Every live connection, by socket. Owns the one heartbeat timer for all of them (a timer per
+ * socket would cost memory and wake-ups for nothing).
+ */
+@Injectable()
+export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
+  private readonly bySocket = new Map<WebSocket, WsConnection>();
+  private readonly emptyWaiters = new Set<() => void>();
+  private heartbeat: ReturnType<typeof setInterval> | undefined;
+
+  constructor(@InjectConfig() private readonly config: AppConfig) {}
+
+  onModuleInit(): void {
+    this.heartbeat = setInterval(() => {
+      for (const connection of this.bySocket.values()) connection.heartbeat();
+    }, this.config.ws.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.heartbeat);
+  }
+
+  get size(): number {
+    return this.bySocket.size;
+  }
+
+  open(socket: WebSocket): WsConnection {
+    const connection = new WsConnection(socket);
+    this.bySocket.set(socket, connection);
+    socket.once('close', () => {
+      this.bySocket.delete(socket);
+      if (this.bySocket.size === 0) for (const notify of [...this.emptyWaiters]) notify();
+    });
+    return connection;
+  }
+
+  /** The connection of `socket`. Every accepted socket has one: it is registered before any frame is read. */
+  get(socket: WebSocket): WsConnection {
+    const connection = this.bySocket.get(socket);
+    if (connection === undefined) throw new Error('ConnectionRegistry: socket has no connection');
+    return connection;
+  }
+
+  connections(): IterableIterator<WsConnection> {
+    return this.bySocket.values();
+  }
+
+  /** Resolves `true` once no connection is left, or `false` after `timeoutMs`. */
+  whenAllClosed(timeoutMs: number): Promise<boolean> {
+    if (this.bySocket.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (result: boolean): void => {
+        clearTimeout(timer);
+        this.emptyWaiters.delete(onEmpty);
+        resolve(result);
+      };
+      const onEmpty = (): void => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      timer.unref();
+      this.emptyWaiters.add(onEmpty);
+    });
+  }
+}

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { AgentModule } from '../agent/agent.module.js';
+import { AuthModule } from '../auth/auth.module.js';
+import { ChatGateway } from './chat.gateway.js';
+import { ConnectionRegistry } from './connection.registry.js';
+import { WsErrorFilter } from './ws-error.filter.js';
+
+@Module({
+  imports: [AuthModule, AgentModule],
+  providers: [ChatGateway, ConnectionRegistry, WsErrorFilter],
+  exports: [ConnectionRegistry],
+})
+export class GatewayModule {}

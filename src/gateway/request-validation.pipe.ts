@@ -1,0 +1,18 @@
+import type { PipeTransform } from '@nestjs/common';
+import type { z } from 'zod';
+import { AppError } from '../errors/app-error.js';
+
+/** Validates a request's `data`; the first problem becomes `VALIDATION_FAILED` naming the field. */
+export class RequestValidationPipe<T> implements PipeTransform<unknown, T> {
+  constructor(private readonly schema: z.ZodType<T>) {}
+
+  transform(value: unknown): T {
+    const result = this.schema.safeParse(value);
+    if (result.success) return result.data;
+    const issue = result.error.issues[0];
+    const field = issue === undefined || issue.path.length === 0 ? 'data' : issue.path.join('.');
+    const problem =
+      issue?.code === 'invalid_type' && issue.input === undefined ? 'is required' : (issue?.message ?? 'is invalid');
+    throw new AppError('VALIDATION_FAILED', `${field}: ${problem}`, false, { field });
+  }
+}

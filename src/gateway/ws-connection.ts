@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto';
+import { WebSocket } from 'ws';
+import type { AppError } from '../errors/app-error.js';
+import { type CloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
+import type { ErrorPayload } from '../protocol/error-codes.js';
+import type { ConnectionEstablished, ServerEvents } from '../protocol/events.js';
+import { encodeFrame, type InboundFrame } from './frame.codec.js';
+
+/** Frames held per connection while it waits for `connection_established`. */
+export const MAX_EARLY_FRAMES = 32;
+
+/**
+ * `held`: accepted, waiting for auth and readiness; frames are queued, never processed.
+ * `established`: `connection_established` was sent; frames are dispatched as they arrive.
+ * `closing`/`closed`: nothing more is processed.
+ */
+export type ConnectionPhase = 'held' | 'established' | 'closing' | 'closed';
+
+export type FrameDispatcher = (frame: InboundFrame) => void;
+
+/**
+ * One client socket and its protocol state. The first frame a client ever receives is either
+ * `connection_established` or an `error` followed by a close: every other send happens after
+ * {@link establish}.
+ */
+export class WsConnection {
+  readonly id = randomUUID();
+  readonly openedAt = performance.now();
+  userId: string | undefined;
+  private state: ConnectionPhase = 'held';
+  private dispatcher: FrameDispatcher | undefined;
+  private readonly early: InboundFrame[] = [];
+  private readonly dropped: InboundFrame[] = [];
+  private awaitingPong = false;
+
+  constructor(readonly socket: WebSocket) {
+    socket.on('pong', () => {
+      this.awaitingPong = false;
+    });
+    socket.once('close', () => {
+      this.state = 'closed';
+      this.early.length = 0;
+    });
+  }
+
+  get phase(): ConnectionPhase {
+    return this.state;
+  }
+
+  /**
+   * Why frames are queued here: a reconnecting client flushes its queued sends the moment the
+   * socket opens, and Nest binds message handlers before an async admission could finish (nest
+   * issue #882). Processing such a frame before readiness is exactly the 1011 of the incident.
+   */
+  receive(frame: InboundFrame): void {
+    switch (this.state) {
+      case 'established':
+        this.dispatcher?.(frame);
+        return;
+      case 'held':
+        if (this.early.length < MAX_EARLY_FRAMES) this.early.push(frame);
+        else this.dropped.push(frame);
+        return;
+      case 'closing':
+      case 'closed':
+        return;
+      default: {
+        const exhaustive: never = this.state;
+        return exhaustive;
+      }
+    }
+  }
+
+  /** Connects the message pipeline; held frames wait until {@link establish}. */
+  attach(dispatcher: FrameDispatcher): void {
+    this.dispatcher = dispatcher;
+    this.flush();
+  }
+
+  /** Sends `connection_established`, then processes the held frames in arrival order. */
+  establish(userId: string, details: Omit<ConnectionEstablished, 'connectionId' | 'userId'>): void {
+    if (this.state !== 'held') return;
+    this.userId = userId;
+    this.state = 'established';
+    this.send('connection_established', { connectionId: this.id, userId, ...details });
+    if (this.dropped.length > 0) {
+      this.sendError({
+        code: 'TOO_MANY_EARLY_FRAMES',
+        message: `${this.dropped.length} frame(s) beyond the first ${MAX_EARLY_FRAMES} sent before connection_established were dropped; resend them`,
+        retryable: true,
+        unprocessedRequestIds: requestIdsOf(this.dropped),
+      });
+      this.dropped.length = 0;
+    }
+    this.flush();
+  }
+
+  /**
+   * Refuses the connection: one `error` frame naming the requests that were never processed,
+   * then a close with `code`. The close reason is cut to the 123 bytes RFC 6455 allows.
+   */
+  refuse(error: AppError, code: CloseCode, reason: string): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const unprocessed = requestIdsOf([...this.early, ...this.dropped]);
+    this.early.length = 0;
+    this.dropped.length = 0;
+    this.sendError({ ...error.toPayload(), ...(unprocessed.length > 0 ? { unprocessedRequestIds: unprocessed } : {}) });
+    this.close(code, reason);
+  }
+
+  send<E extends keyof ServerEvents>(event: E, data: ServerEvents[E]): void {
+    this.sendRaw(encodeFrame(event, data));
+  }
+
+  /** Sends an already encoded frame (for fan-out: serialise once, send many). */
+  sendRaw(frame: string): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(frame);
+  }
+
+  sendError(payload: ErrorPayload): void {
+    this.send('error', payload);
+  }
+
+  close(code: CloseCode, reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closing';
+    this.socket.close(code, truncateUtf8(reason, MAX_CLOSE_REASON_BYTES));
+  }
+
+  /** One heartbeat tick: a peer that did not answer the previous ping is terminated. */
+  heartbeat(): void {
+    if (this.state === 'closed') return;
+    if (this.awaitingPong) {
+      this.socket.terminate();
+      return;
+    }
+    this.awaitingPong = true;
+    this.socket.ping();
+  }
+
+  private flush(): void {
+    while (this.state === 'established' && this.dispatcher !== undefined && this.early.length > 0) {
+      const frame = this.early.shift();
+      if (frame !== undefined) this.dispatcher(frame);
+    }
+  }
+}
+
+function requestIdsOf(frames: readonly InboundFrame[]): string[] {
+  return frames.flatMap((frame) => (frame.requestId === undefined ? [] : [frame.requestId]));
+}
+
+function truncateUtf8(text: string, maxBytes: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= maxBytes) return text;
+  let end = maxBytes;
+  // Step back over UTF-8 continuation bytes so no character is cut in half.
+  while (end > 0 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end -= 1;
+  return bytes.subarray(0, end).toString('utf8');
+}

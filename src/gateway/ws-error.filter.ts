@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import { type ArgumentsHost, Catch, Injectable, Logger, type WsExceptionFilter } from '@nestjs/common';
+import type { WebSocket } from 'ws';
+import { AppError } from '../errors/app-error.js';
+import { ConnectionRegistry } from './connection.registry.js';
+
+/**
+ * The one place where a handler's failure becomes an `error` frame. Known errors keep their code;
+ * anything else is a bug: the client gets `INTERNAL_ERROR` and a correlation id that is logged
+ * with the stack, and the socket stays open.
+ */
+@Catch()
+@Injectable()
+export class WsErrorFilter implements WsExceptionFilter {
+  private readonly logger = new Logger('Gateway');
+
+  constructor(private readonly connections: ConnectionRegistry) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ws = host.switchToWs();
+    const connection = this.connections.get(ws.getClient<WebSocket>());
+    const data: unknown = ws.getData();
+    const requestId =
+      typeof data === 'object' && data !== null && typeof (data as { requestId?: unknown }).requestId === 'string'
+        ? (data as { requestId: string }).requestId
+        : undefined;
+    if (exception instanceof AppError) {
+      connection.sendError(exception.toPayload(requestId));
+      return;
+    }
+    const correlationId = randomUUID();
+    this.logger.error(
+      `handler failed (correlationId ${correlationId}, connection ${connection.id}): ${
+        exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)
+      }`,
+    );
+    connection.sendError({
+      code: 'INTERNAL_ERROR',
+      message: 'internal error; quote the correlationId when reporting it',
+      retryable: false,
+      correlationId,
+      ...(requestId === undefined ? {} : { requestId }),
+    });
+  }
+}
