@@ -1,8 +1,9 @@
 import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { type Observable, Subject } from 'rxjs';
 import type { WebSocket } from 'ws';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
-import { WsConnection } from './ws-connection.js';
+import { type EarlyFrameEvent, WsConnection } from './ws-connection.js';
 
 /**
  * Every live connection, by socket. Owns the one heartbeat timer for all of them (a timer per
@@ -13,6 +14,9 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   private readonly bySocket = new Map<WebSocket, WsConnection>();
   private readonly emptyWaiters = new Set<() => void>();
   private heartbeat: ReturnType<typeof setInterval> | undefined;
+  private readonly earlyFrames = new Subject<EarlyFrameEvent>();
+  /** Every frame held (or dropped) before its connection was established. */
+  readonly earlyFrames$: Observable<EarlyFrameEvent> = this.earlyFrames.asObservable();
 
   constructor(@InjectConfig() private readonly config: AppConfig) {}
 
@@ -25,6 +29,7 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
 
   onModuleDestroy(): void {
     clearInterval(this.heartbeat);
+    this.earlyFrames.complete();
   }
 
   get size(): number {
@@ -32,7 +37,7 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   }
 
   open(socket: WebSocket): WsConnection {
-    const connection = new WsConnection(socket);
+    const connection = new WsConnection(socket, (event) => this.earlyFrames.next(event));
     this.bySocket.set(socket, connection);
     socket.once('close', () => {
       this.bySocket.delete(socket);

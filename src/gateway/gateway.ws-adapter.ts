@@ -41,7 +41,14 @@ export class GatewayWsAdapter extends WsAdapter {
     const connection = this.connections.get(socket);
     const byEvent = new Map(handlers.map((handler) => [handler.message as string, handler]));
     const closed$ = fromEvent(socket, 'close').pipe(take(1), share());
-    connection.attach((frame) => this.dispatch(connection, frame, byEvent, transform, closed$));
+    // Frames are dispatched one after another: a frame's handler is invoked only once the previous
+    // one has returned (not finished streaming), so replies to quick requests keep request order.
+    let previous = Promise.resolve();
+    connection.attach((frame) => {
+      previous = previous
+        .then(() => this.dispatch(connection, frame, byEvent, transform, closed$))
+        .catch((error: unknown) => this.log.error(`dispatch failed: ${String(error)}`));
+    });
     socket.on('message', (data, isBinary) => connection.receive(decodeFrame(data, isBinary)));
   }
 
@@ -54,13 +61,13 @@ export class GatewayWsAdapter extends WsAdapter {
     return server;
   }
 
-  private dispatch(
+  private async dispatch(
     connection: WsConnection,
     frame: InboundFrame,
     byEvent: ReadonlyMap<string, MessageMappingProperties>,
     transform: Transform,
     closed$: Observable<unknown>,
-  ): void {
+  ): Promise<void> {
     if (frame.kind === 'invalid') {
       connection.sendError(frame.error.toPayload(frame.requestId));
       return;
@@ -71,8 +78,15 @@ export class GatewayWsAdapter extends WsAdapter {
       connection.sendError(error.toPayload(frame.requestId));
       return;
     }
-    // Handler errors, sync or async, are turned into error frames by WsErrorFilter inside Nest's proxy.
-    transform(handler.callback(frame.data, frame.event))
+    // Handler errors, sync or async, become error frames in WsErrorFilter inside Nest's proxy.
+    let result: unknown;
+    try {
+      result = await handler.callback(frame.data, frame.event);
+    } catch (error) {
+      this.log.error(`handler escaped its exception filter: ${String(error)}`);
+      return;
+    }
+    transform(result)
       .pipe(takeUntil(closed$))
       .subscribe({
         next: (response) => {

@@ -11,8 +11,17 @@ export class RequestValidationPipe<T> implements PipeTransform<unknown, T> {
     if (result.success) return result.data;
     const issue = result.error.issues[0];
     const field = issue === undefined || issue.path.length === 0 ? 'data' : issue.path.join('.');
-    const problem =
-      issue?.code === 'invalid_type' && issue.input === undefined ? 'is required' : (issue?.message ?? 'is invalid');
+    const missing = issue?.code === 'invalid_type' && valueAt(value, issue.path) === undefined;
+    const problem = missing ? 'is required' : (issue?.message ?? 'is invalid');
     throw new AppError('VALIDATION_FAILED', `${field}: ${problem}`, false, { field });
   }
+}
+
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (typeof current !== 'object' || current === null) return undefined;
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return current;
 }

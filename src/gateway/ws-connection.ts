@@ -18,6 +18,13 @@ export type ConnectionPhase = 'held' | 'established' | 'closing' | 'closed';
 
 export type FrameDispatcher = (frame: InboundFrame) => void;
 
+/** Emitted for every frame that arrives before `connection_established`. */
+export interface EarlyFrameEvent {
+  readonly connectionId: string;
+  /** `held` for processing after establishment, or `dropped` beyond {@link MAX_EARLY_FRAMES}. */
+  readonly outcome: 'held' | 'dropped';
+}
+
 /**
  * One client socket and its protocol state. The first frame a client ever receives is either
  * `connection_established` or an `error` followed by a close: every other send happens after
@@ -33,7 +40,10 @@ export class WsConnection {
   private readonly dropped: InboundFrame[] = [];
   private awaitingPong = false;
 
-  constructor(readonly socket: WebSocket) {
+  constructor(
+    readonly socket: WebSocket,
+    private readonly onEarlyFrame: (event: EarlyFrameEvent) => void = () => {},
+  ) {
     socket.on('pong', () => {
       this.awaitingPong = false;
     });
@@ -57,10 +67,12 @@ export class WsConnection {
       case 'established':
         this.dispatcher?.(frame);
         return;
-      case 'held':
-        if (this.early.length < MAX_EARLY_FRAMES) this.early.push(frame);
-        else this.dropped.push(frame);
+      case 'held': {
+        const outcome = this.early.length < MAX_EARLY_FRAMES ? 'held' : 'dropped';
+        (outcome === 'held' ? this.early : this.dropped).push(frame);
+        this.onEarlyFrame({ connectionId: this.id, outcome });
         return;
+      }
       case 'closing':
       case 'closed':
         return;

@@ -24,11 +24,7 @@ class Gate {
     const arrivals = this.arrivals;
     this.arrivals = [];
     for (const notify of arrivals) notify();
-    try {
-      await held;
-    } finally {
-      this.waiter = undefined;
-    }
+    await held;
   }
 
   reached(): Promise<void> {
@@ -73,6 +69,7 @@ export class ReadinessGates {
     const gate = this.gate(name);
     gate.open = true;
     gate.waiter?.resolve();
+    gate.waiter = undefined;
   }
 
   /**
@@ -81,8 +78,13 @@ export class ReadinessGates {
    */
   fail(name: string, error: unknown): void {
     const gate = this.gate(name);
-    if (gate.waiter !== undefined) gate.waiter.reject(error);
-    else gate.queuedFailures.push(error);
+    if (gate.waiter === undefined) {
+      gate.queuedFailures.push(error);
+      return;
+    }
+    gate.waiter.reject(error);
+    // Cleared now, not when the attempt unwinds, so reached() waits for the next attempt.
+    gate.waiter = undefined;
   }
 
   /** @internal Used by the gated service. */

@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type Observable, throwError } from 'rxjs';
+import type { AgentRequest, RunFrame } from '../../src/protocol/events.js';
+import { AgentSupervisor } from '../../src/agent/agent.supervisor.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
+import { signToken } from '../support/tokens.js';
+import type { TestClient } from '../support/ws-client.js';
+
+const token = signToken({ sub: 'alice' });
+
+/** The real supervisor (it still initialises and tracks readiness) with a broken `run`. */
+class ExplodingSupervisor extends AgentSupervisor {
+  override run(_userId: string, request: AgentRequest): Observable<RunFrame> {
+    if (request.message === 'throw') throw new Error('supervisor exploded');
+    return throwError(() => new Error('stream exploded'));
+  }
+}
+
+/** The socket is still usable: a ping after the bad frame is answered. */
+async function expectStillOpen(client: TestClient, requestId: string): Promise<void> {
+  client.send('ping', { requestId });
+  await client.waitFor('pong', (data) => data.requestId === requestId);
+}
+
+describe('bad frames', () => {
+  let app: TestApp;
+  let client: TestClient;
+
+  beforeAll(async () => {
+    app = await startTestApp({ env: { WS_MAX_PAYLOAD_BYTES: '2048' } });
+    await app.readiness.whenReady(5_000);
+    client = app.connect({ token });
+    await client.waitFor('connection_established');
+  });
+
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it.each([
+    ['invalid JSON', '{"event": "ping", ', 'BAD_REQUEST', 'not valid JSON'],
+    ['a JSON array', '[1, 2, 3]', 'BAD_REQUEST', 'JSON object'],
+    ['a JSON string', '"ping"', 'BAD_REQUEST', 'JSON object'],
+    ['null', 'null', 'BAD_REQUEST', 'JSON object'],
+    ['a frame without event', '{"data": {}}', 'BAD_REQUEST', '"event"'],
+    ['a numeric event', '{"event": 7, "data": {}}', 'BAD_REQUEST', '"event"'],
+  ])('answers %s with %s and keeps the socket open', async (name, raw, code, text) => {
+    client.sendRaw(raw);
+    const error = await client.waitFor('error', (data) => data.code === code && String(data.message).includes(text));
+    expect(error.data).toMatchObject({ retryable: false });
+    await expectStillOpen(client, `after ${name}`);
+  });
+
+  it('answers a binary frame with BAD_REQUEST', async () => {
+    client.sendRaw(Buffer.from('{"event":"ping","data":{}}'), { binary: true });
+    await client.waitFor('error', (data) => data.code === 'BAD_REQUEST' && String(data.message).includes('binary'));
+    await expectStillOpen(client, 'after binary');
+  });
+
+  it('answers an unknown event with UNKNOWN_EVENT and echoes the requestId', async () => {
+    client.send('launch_missiles', { requestId: 'u1' });
+    const error = await client.waitFor('error', (data) => data.requestId === 'u1');
+    expect(error.data).toMatchObject({ code: 'UNKNOWN_EVENT', retryable: false });
+    expect(error.data.message).toContain('launch_missiles');
+    await expectStillOpen(client, 'after unknown');
+  });
+
+  it.each([
+    ['a missing message', { requestId: 'v1' }, 'message', 'is required'],
+    ['a numeric message', { requestId: 'v2', message: 42 }, 'message', 'string'],
+    ['an empty message', { requestId: 'v3', message: '   ' }, 'message', 'must not be empty'],
+    ['a numeric threadId', { requestId: 'v4', message: 'hi', threadId: 5 }, 'threadId', 'string'],
+    ['a numeric requestId', { requestId: 5, message: 'hi' }, 'requestId', 'string'],
+  ])('answers an agent_request with %s with VALIDATION_FAILED naming the field', async (_name, data, field, text) => {
+    client.send('agent_request', data);
+    const error = await client.waitFor(
+      'error',
+      (payload) =>
+        payload.code === 'VALIDATION_FAILED' && payload.field === field && String(payload.message).includes(text),
+    );
+    if (typeof data.requestId === 'string') expect(error.data.requestId).toBe(data.requestId);
+    await expectStillOpen(client, `after ${field} ${text}`);
+  });
+
+  it('answers data that is not an object with VALIDATION_FAILED on data', async () => {
+    client.sendRaw('{"event": "agent_request", "data": "hello"}');
+    await client.waitFor('error', (data) => data.code === 'VALIDATION_FAILED' && data.field === 'data');
+    await expectStillOpen(client, 'after data string');
+  });
+
+  it('answers ping with pong carrying the requestId and server time', async () => {
+    client.send('ping', { requestId: 'time' });
+    const pong = await client.waitFor('pong', (data) => data.requestId === 'time');
+    expect(Number.isNaN(Date.parse(String(pong.data.serverTime)))).toBe(false);
+  });
+
+  it('closes with 1009 on a frame larger than WS_MAX_PAYLOAD_BYTES', async () => {
+    const other = app.connect({ token });
+    await other.waitFor('connection_established');
+    other.send('agent_request', { requestId: 'big', message: 'x'.repeat(4096) });
+    expect((await other.closed).code).toBe(1009);
+  });
+});
+
+describe('handler failures', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp({
+      override: (builder) =>
+        builder.overrideProvider(AgentSupervisor).useClass(ExplodingSupervisor),
+    });
+    await app.readiness.whenReady(5_000);
+  });
+
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it.each([
+    ['throws', 'throw', 'supervisor exploded'],
+    ['fails mid-stream', 'stream', 'stream exploded'],
+  ])('answers a handler that %s with INTERNAL_ERROR and a logged correlation id, and keeps the socket', async (_name, message, cause) => {
+    const client = app.connect({ token });
+    await client.waitFor('connection_established');
+    client.send('agent_request', { requestId: `boom-${message}`, message });
+    const error = await client.waitFor('error', (data) => data.requestId === `boom-${message}`);
+    expect(error.data).toMatchObject({ code: 'INTERNAL_ERROR', correlationId: expect.any(String) });
+    expect(String(error.data.message)).not.toContain(cause);
+    const logged = app.logs.messages('error').find((line) => line.includes(String(error.data.correlationId)));
+    expect(logged).toContain(cause);
+    await expectStillOpen(client, `after ${message}`);
+  });
+});
+
+describe('heartbeat', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp({ env: { WS_HEARTBEAT_MS: '100' } });
+    await app.readiness.whenReady(5_000);
+  });
+
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('terminates a peer that stops answering pings, and keeps one that answers', async () => {
+    const silent = app.connect({ token, wsOptions: { autoPong: false } });
+    const healthy = app.connect({ token });
+    await Promise.all([silent.waitFor('connection_established'), healthy.waitFor('connection_established')]);
+    let pings = 0;
+    silent.socket.on('ping', () => (pings += 1));
+    const close = await silent.closed;
+    expect(close.code).toBe(1006);
+    expect(pings).toBeGreaterThanOrEqual(1);
+    await expectStillOpen(healthy, 'healthy');
+  });
+});

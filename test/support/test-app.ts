@@ -1,0 +1,73 @@
+import type { INestApplication } from '@nestjs/common';
+import { Test, type TestingModuleBuilder } from '@nestjs/testing';
+import { AppModule } from '../../src/app.module.js';
+import { configureApp } from '../../src/app.setup.js';
+import type { AppDependency } from '../../src/app.dependencies.js';
+import type { AppConfig } from '../../src/config/app-config.js';
+import { loadConfig } from '../../src/config/load-config.js';
+import { ReadinessService } from '../../src/readiness/readiness.service.js';
+import { ReadinessGates } from '../../src/readiness/testing/readiness-gates.js';
+import { CaptureLogger } from './capture-logger.js';
+import { TEST_JWT_SECRET } from './tokens.js';
+import { TestClient, type ConnectOptions } from './ws-client.js';
+
+export interface TestAppOptions {
+  /** Environment variables on top of the test defaults. */
+  readonly env?: Record<string, string>;
+  /** Dependencies whose initialisation waits for the test (see {@link ReadinessGates}). */
+  readonly gated?: readonly AppDependency[];
+  /** Further DI overrides. */
+  readonly override?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
+}
+
+export interface TestApp {
+  readonly app: INestApplication;
+  readonly config: AppConfig;
+  readonly url: string;
+  readonly readiness: ReadinessService;
+  readonly gates: ReadinessGates;
+  readonly logs: CaptureLogger;
+  connect(options?: ConnectOptions): TestClient;
+  close(): Promise<void>;
+}
+
+/**
+ * The real application in a Nest testing module, configured exactly as `main.ts` does and
+ * listening on a free loopback port.
+ */
+export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const { config } = loadConfig({
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    JWT_SECRET: TEST_JWT_SECRET,
+    ...options.env,
+  });
+  const gates = new ReadinessGates(options.gated ?? []);
+  let builder = gates.apply(Test.createTestingModule({ imports: [AppModule.forRoot(config)] }));
+  if (options.override !== undefined) builder = options.override(builder);
+  const logs = new CaptureLogger();
+  const moduleRef = await builder.setLogger(logs).compile();
+  const app = moduleRef.createNestApplication({ logger: logs });
+  configureApp(app, config);
+  await app.listen(0, '127.0.0.1');
+  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  const clients: TestClient[] = [];
+  return {
+    app,
+    config,
+    url,
+    readiness: app.get(ReadinessService),
+    gates,
+    logs,
+    connect(connectOptions?: ConnectOptions): TestClient {
+      const client = new TestClient(url, connectOptions);
+      clients.push(client);
+      return client;
+    },
+    async close(): Promise<void> {
+      await Promise.all(clients.map((client) => client.close()));
+      await app.close();
+    },
+  };
+}
