@@ -30,7 +30,9 @@ async function bootstrap(): Promise<void> {
   // listen() returns once the port is open; dependencies keep initialising in the background.
   await app.listen(config.http.port, config.http.host);
   const url = (await app.getUrl()).replace('[::1]', 'localhost').replace('127.0.0.1', 'localhost');
-  log.log(`listening on ${url} (WebSocket ${url.replace(/^http/u, 'ws')}/ws, probes ${url}/health/live and /health/ready)`);
+  log.log(
+    `listening on ${url} (WebSocket ${url.replace(/^http/u, 'ws')}/ws, probes ${url}/health/live and /health/ready)`,
+  );
   if (config.auth.usingDevelopmentSecret) log.log('get a development token with: npm run token -- <userId>');
 
   app

@@ -26,7 +26,7 @@ export class TokenVerifier {
     if (token.length > MAX_TOKEN_LENGTH) throw unauthorized('token too long');
     let claims: Claims;
     try {
-      claims = this.jwt.verify<object>(token) as Claims;
+      claims = this.jwt.verify<Claims & object>(token);
     } catch (error) {
       if (error instanceof Error && error.name === 'TokenExpiredError') {
         throw new AppError('TOKEN_EXPIRED', 'token expired: get a new one and reconnect', false);

@@ -5,6 +5,20 @@ import type { AppConfig } from './app-config.js';
 export const DEVELOPMENT_JWT_SECRET = 'agent-gateway-development-secret-not-for-production-use';
 const PRODUCTION_MIN_SECRET_LENGTH = 32;
 
+/**
+ * Rules across variables, checked on the raw values so that they are reported together with the
+ * per-variable problems (a failed schema would otherwise hide them).
+ */
+export function crossFieldProblems(env: Readonly<Record<string, string | undefined>>): string[] {
+  const secret = env.JWT_SECRET?.trim() ?? '';
+  if (env.NODE_ENV === 'production' && secret.length < PRODUCTION_MIN_SECRET_LENGTH) {
+    return [
+      `JWT_SECRET: is required with NODE_ENV=production and must be at least ${PRODUCTION_MIN_SECRET_LENGTH} characters`,
+    ];
+  }
+  return [];
+}
+
 const milliseconds = (defaultValue: number, min = 0) =>
   z.coerce.number().int('must be a whole number of milliseconds').min(min).default(defaultValue);
 
@@ -14,34 +28,28 @@ const optionalText = z.string().trim().min(1).optional();
  * Every environment variable the service reads, with its default. The README's configuration
  * table repeats these defaults; change both together.
  */
-export const environmentSchema = z
-  .object({
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-    HOST: z.string().trim().min(1).default('0.0.0.0'),
-    JWT_SECRET: optionalText,
-    JWT_ISSUER: optionalText,
-    JWT_AUDIENCE: optionalText,
-    STARTUP_TIMEOUT_MS: milliseconds(60_000, 1),
-    WS_READY_WAIT_MS: milliseconds(10_000),
-    WS_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(262_144),
-    WS_HEARTBEAT_MS: milliseconds(25_000, 100),
-    WS_ALLOWED_ORIGINS: z.string().optional(),
-    LOCAL_LLM_WARMUP_MS: milliseconds(0),
-    LOCAL_LLM_TOKEN_DELAY_MS: milliseconds(0),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'log', 'debug', 'verbose']).default('log'),
-    LOG_FORMAT: z.enum(['json', 'text']).default('json'),
-  })
-  .superRefine((env, ctx) => {
-    if (env.NODE_ENV !== 'production') return;
-    if (env.JWT_SECRET === undefined || env.JWT_SECRET.length < PRODUCTION_MIN_SECRET_LENGTH) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['JWT_SECRET'],
-        message: `is required with NODE_ENV=production and must be at least ${PRODUCTION_MIN_SECRET_LENGTH} characters`,
-      });
-    }
-  });
+export const environmentSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  JWT_SECRET: optionalText,
+  JWT_ISSUER: optionalText,
+  JWT_AUDIENCE: optionalText,
+  STARTUP_TIMEOUT_MS: milliseconds(60_000, 1),
+  WS_READY_WAIT_MS: milliseconds(10_000),
+  WS_MAX_PAYLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(262_144),
+  WS_HEARTBEAT_MS: milliseconds(25_000, 100),
+  WS_ALLOWED_ORIGINS: z.string().optional(),
+  LOCAL_LLM_WARMUP_MS: milliseconds(0),
+  LOCAL_LLM_TOKEN_DELAY_MS: milliseconds(0),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+  LOG_FORMAT: z.enum(['json', 'text']).default('json'),
+});
 
 export type Environment = z.infer<typeof environmentSchema>;
 

@@ -1,5 +1,5 @@
 import type { AppConfig } from './app-config.js';
-import { environmentSchema, toAppConfig } from './config.schema.js';
+import { crossFieldProblems, environmentSchema, toAppConfig } from './config.schema.js';
 
 /** Thrown by {@link loadConfig}; `problems` names every bad variable, not just the first. */
 export class ConfigError extends Error {
@@ -20,19 +20,17 @@ export interface LoadedConfig {
  * Empty strings count as unset, so `FOO=` in a manifest means "use the default".
  */
 export function loadConfig(env: Readonly<Record<string, string | undefined>>): LoadedConfig {
-  const present = Object.fromEntries(
-    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
-  );
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
   const result = environmentSchema.safeParse(present);
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => {
-        const name = issue.path.join('.');
-        const value = present[name];
-        return `${name}: ${issue.message}${value === undefined || name === 'JWT_SECRET' ? '' : ` (got "${value}")`}`;
-      }),
-    );
-  }
+  const problems = [
+    ...(result.error?.issues ?? []).map((issue) => {
+      const name = issue.path.join('.');
+      const value = present[name];
+      return `${name}: ${issue.message}${value === undefined || name === 'JWT_SECRET' ? '' : ` (got "${value}")`}`;
+    }),
+    ...crossFieldProblems(present),
+  ];
+  if (!result.success || problems.length > 0) throw new ConfigError(problems);
   const config = toAppConfig(result.data);
   const warnings = config.auth.usingDevelopmentSecret
     ? ['JWT_SECRET is not set: using the built-in development secret. Never do this in production.']

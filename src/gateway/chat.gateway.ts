@@ -60,7 +60,11 @@ export class ChatGateway implements OnGatewayConnection {
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       this.logger.debug(`connection ${connection.id} refused: ${error.code}`);
-      connection.refuse(error, CloseCode.POLICY_VIOLATION, error.code === 'TOKEN_EXPIRED' ? 'token expired' : 'unauthorized');
+      connection.refuse(
+        error,
+        CloseCode.POLICY_VIOLATION,
+        error.code === 'TOKEN_EXPIRED' ? 'token expired' : 'unauthorized',
+      );
       return;
     }
     this.admitWhenReady(connection, userId);
@@ -69,7 +73,10 @@ export class ChatGateway implements OnGatewayConnection {
   @SubscribeMessage('ping')
   ping(@MessageBody(new RequestValidationPipe(pingSchema)) body: PingRequest): WsResponse<Pong> {
     const serverTime = new Date().toISOString();
-    return { event: 'pong', data: body.requestId === undefined ? { serverTime } : { requestId: body.requestId, serverTime } };
+    return {
+      event: 'pong',
+      data: body.requestId === undefined ? { serverTime } : { requestId: body.requestId, serverTime },
+    };
   }
 
   @SubscribeMessage('agent_request')

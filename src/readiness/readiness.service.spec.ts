@@ -161,7 +161,9 @@ describe('ReadinessService', () => {
         durationMs: 700,
         lastError: 'connection refused #3',
       });
-      expect(logs.messages('warn')).toContain('dependency llm: attempt 1 failed: connection refused #1; retrying in 100 ms');
+      expect(logs.messages('warn')).toContain(
+        'dependency llm: attempt 1 failed: connection refused #1; retrying in 100 ms',
+      );
     });
 
     it('caps the backoff at maxDelayMs', async () => {

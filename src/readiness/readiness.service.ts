@@ -1,14 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import {
-  BehaviorSubject,
-  distinctUntilChanged,
-  filter,
-  firstValueFrom,
-  map,
-  type Observable,
-  of,
-  timeout,
-} from 'rxjs';
+import { BehaviorSubject, distinctUntilChanged, filter, firstValueFrom, map, type Observable, of, timeout } from 'rxjs';
 import { validateDependencyGraph } from './dependency-graph.js';
 import { READINESS_OPTIONS } from './readiness.constants.js';
 import { FatalInitError, NotReadyError } from './readiness.errors.js';
@@ -171,9 +162,7 @@ export class ReadinessService implements OnModuleDestroy {
           return;
         }
         this.updateDependency(name, () => ({ lastError }));
-        this.logger.warn(
-          `dependency ${name}: attempt ${attempt} failed: ${lastError}; retrying in ${delayMs} ms`,
-        );
+        this.logger.warn(`dependency ${name}: attempt ${attempt} failed: ${lastError}; retrying in ${delayMs} ms`);
         if (!(await pause(delayMs, this.stop.signal))) return;
         delayMs = Math.min(delayMs * 2, this.retry.maxDelayMs);
       }
@@ -189,12 +178,8 @@ export class ReadinessService implements OnModuleDestroy {
       if (dep.state === 'ready') return dep;
       return Object.freeze({ ...dep, state: 'failed' as const, lastError: this.reasonNotReady(current, dep) });
     });
-    const reasons = dependencies
-      .filter((dep) => dep.state === 'failed')
-      .map((dep) => `${dep.name} (${dep.lastError})`);
-    this.logger.error(
-      `not ready ${this.options.startupTimeoutMs} ms after start; missing: ${reasons.join(', ')}`,
-    );
+    const reasons = dependencies.filter((dep) => dep.state === 'failed').map((dep) => `${dep.name} (${dep.lastError})`);
+    this.logger.error(`not ready ${this.options.startupTimeoutMs} ms after start; missing: ${reasons.join(', ')}`);
     this.setPhase('failed', dependencies);
   }
 
@@ -251,11 +236,7 @@ export class ReadinessService implements OnModuleDestroy {
     else this.logger.log(line);
   }
 
-  private logPhaseChange(
-    from: ReadinessPhase,
-    to: ReadinessPhase,
-    dependencies: readonly DependencyStatus[],
-  ): void {
+  private logPhaseChange(from: ReadinessPhase, to: ReadinessPhase, dependencies: readonly DependencyStatus[]): void {
     const elapsed = Math.round(performance.now() - this.createdAt);
     const timings = dependencies
       .map((dep) => `${dep.name} ${dep.state}${dep.durationMs === undefined ? '' : ` ${dep.durationMs} ms`}`)

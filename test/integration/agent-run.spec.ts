@@ -39,7 +39,10 @@ describe('agent runs over the gateway', () => {
     for (const frame of events) expect(frame.data.requestId).toBe('r1');
 
     const started = events[0]?.data;
-    const completed = events.at(-1)?.data as { threadId: string; message: { content: string; role: string; threadId: string } };
+    const completed = events.at(-1)?.data as {
+      threadId: string;
+      message: { content: string; role: string; threadId: string };
+    };
     expect(completed.threadId).toBe(started?.threadId);
     expect(completed.message).toMatchObject({ role: 'assistant', threadId: started?.threadId });
     const streamed = deltas.map((frame) => frame.data.text).join('');
@@ -57,7 +60,7 @@ describe('agent runs over the gateway', () => {
     expect(second[0]?.data.runId).not.toBe(started?.data.runId);
   });
 
-  it('answers THREAD_NOT_FOUND for a missing thread and for another user\'s thread alike', async () => {
+  it("answers THREAD_NOT_FOUND for a missing thread and for another user's thread alike", async () => {
     alice.send('agent_request', { requestId: 'mine', message: 'private' });
     const [started] = await runOf(alice, 'mine');
     const bob = app.connect({ token: signToken({ sub: 'bob' }) });
@@ -76,9 +79,13 @@ describe('agent runs over the gateway', () => {
   });
 
   it('runs requests of several connections concurrently without mixing their events', async () => {
-    const clients = Array.from({ length: 5 }, (_, index) => app.connect({ token: signToken({ sub: `user-${index}` }) }));
+    const clients = Array.from({ length: 5 }, (_, index) =>
+      app.connect({ token: signToken({ sub: `user-${index}` }) }),
+    );
     await Promise.all(clients.map((client) => client.waitFor('connection_established')));
-    clients.forEach((client, index) => client.send('agent_request', { requestId: 'same-id', message: `message ${index}` }));
+    clients.forEach((client, index) =>
+      client.send('agent_request', { requestId: 'same-id', message: `message ${index}` }),
+    );
     const runs = await Promise.all(clients.map((client) => runOf(client, 'same-id')));
     runs.forEach((events, index) => {
       const completed = events.at(-1)?.data.message as { content: string };

@@ -63,7 +63,11 @@ describe('WebSocket authentication', () => {
   });
 
   it('refuses a non-Bearer Authorization header even when a query token is present', async () => {
-    const client = app.connect({ via: 'query', token: signToken(), headers: { authorization: 'Basic YWxpY2U6c2VjcmV0' } });
+    const client = app.connect({
+      via: 'query',
+      token: signToken(),
+      headers: { authorization: 'Basic YWxpY2U6c2VjcmV0' },
+    });
     await expectRefused(client, 'UNAUTHORIZED');
   });
 

@@ -107,8 +107,7 @@ describe('handler failures', () => {
 
   beforeAll(async () => {
     app = await startTestApp({
-      override: (builder) =>
-        builder.overrideProvider(AgentSupervisor).useClass(ExplodingSupervisor),
+      override: (builder) => builder.overrideProvider(AgentSupervisor).useClass(ExplodingSupervisor),
     });
     await app.readiness.whenReady(5_000);
   });
@@ -120,17 +119,20 @@ describe('handler failures', () => {
   it.each([
     ['throws', 'throw', 'supervisor exploded'],
     ['fails mid-stream', 'stream', 'stream exploded'],
-  ])('answers a handler that %s with INTERNAL_ERROR and a logged correlation id, and keeps the socket', async (_name, message, cause) => {
-    const client = app.connect({ token });
-    await client.waitFor('connection_established');
-    client.send('agent_request', { requestId: `boom-${message}`, message });
-    const error = await client.waitFor('error', (data) => data.requestId === `boom-${message}`);
-    expect(error.data).toMatchObject({ code: 'INTERNAL_ERROR', correlationId: expect.any(String) });
-    expect(String(error.data.message)).not.toContain(cause);
-    const logged = app.logs.messages('error').find((line) => line.includes(String(error.data.correlationId)));
-    expect(logged).toContain(cause);
-    await expectStillOpen(client, `after ${message}`);
-  });
+  ])(
+    'answers a handler that %s with INTERNAL_ERROR and a logged correlation id, and keeps the socket',
+    async (_name, message, cause) => {
+      const client = app.connect({ token });
+      await client.waitFor('connection_established');
+      client.send('agent_request', { requestId: `boom-${message}`, message });
+      const error = await client.waitFor('error', (data) => data.requestId === `boom-${message}`);
+      expect(error.data).toMatchObject({ code: 'INTERNAL_ERROR', correlationId: expect.any(String) });
+      expect(String(error.data.message)).not.toContain(cause);
+      const logged = app.logs.messages('error').find((line) => line.includes(String(error.data.correlationId)));
+      expect(logged).toContain(cause);
+      await expectStillOpen(client, `after ${message}`);
+    },
+  );
 });
 
 describe('heartbeat', () => {

@@ -8,7 +8,10 @@ import { signToken } from '../support/tokens.js';
 
 const token = signToken({ sub: 'alice' });
 
-async function getJson(app: TestApp, path: string): Promise<{ status: number; body: any; cacheControl: string | null }> {
+async function getJson(
+  app: TestApp,
+  path: string,
+): Promise<{ status: number; body: any; cacheControl: string | null }> {
   const response = await fetch(new URL(path, app.url));
   return { status: response.status, body: await response.json(), cacheControl: response.headers.get('cache-control') };
 }
@@ -32,7 +35,12 @@ describe('readiness gating', () => {
       expect(starting.status).toBe(503);
       expect(starting.cacheControl).toContain('no-store');
       expect(Object.keys(starting.body.details).sort()).toEqual(['agent', 'llm', 'threads']);
-      expect(starting.body.error.llm).toMatchObject({ status: 'down', state: 'initializing', phase: 'starting', attempts: 1 });
+      expect(starting.body.error.llm).toMatchObject({
+        status: 'down',
+        state: 'initializing',
+        phase: 'starting',
+        attempts: 1,
+      });
       expect(starting.body.error.agent).toMatchObject({ status: 'down', state: 'pending' });
       expect(starting.body.info.threads).toMatchObject({ status: 'up', state: 'ready' });
 
@@ -53,7 +61,12 @@ describe('readiness gating', () => {
 
       const failed = await getJson(app, '/health/ready');
       expect(failed.status).toBe(503);
-      expect(failed.body.error.llm).toMatchObject({ status: 'down', state: 'failed', lastError: 'model file missing', phase: 'failed' });
+      expect(failed.body.error.llm).toMatchObject({
+        status: 'down',
+        state: 'failed',
+        lastError: 'model file missing',
+        phase: 'failed',
+      });
       expect((await getJson(app, '/health/live')).status).toBe(200);
     });
 
@@ -63,7 +76,11 @@ describe('readiness gating', () => {
       await app.gates.reached('threads'); // the retry, after backoff
       const retrying = await getJson(app, '/health/ready');
       expect(retrying.status).toBe(503);
-      expect(retrying.body.error.threads).toMatchObject({ state: 'initializing', attempts: 2, lastError: 'database not reachable yet' });
+      expect(retrying.body.error.threads).toMatchObject({
+        state: 'initializing',
+        attempts: 2,
+        lastError: 'database not reachable yet',
+      });
 
       app.gates.release('threads');
       await app.readiness.whenReady(5_000);
@@ -111,7 +128,11 @@ describe('readiness gating', () => {
       const established = await Promise.all(clients.map((client) => client.waitFor('connection_established')));
       for (const [index, frame] of established.entries()) {
         expect(clients[index]?.frames[0]).toBe(frame);
-        expect(frame.data).toMatchObject({ userId: 'alice', protocolVersion: 1, heartbeatMs: app.config.ws.heartbeatMs });
+        expect(frame.data).toMatchObject({
+          userId: 'alice',
+          protocolVersion: 1,
+          heartbeatMs: app.config.ws.heartbeatMs,
+        });
         expect(typeof frame.data.connectionId).toBe('string');
         expect(Number.isNaN(Date.parse(String(frame.data.serverTime)))).toBe(false);
       }
@@ -179,7 +200,11 @@ describe('readiness gating', () => {
       app.gates.fail('llm', new FatalInitError('bad model'));
       const close = await client.closed;
       expect(close.code).toBe(1013);
-      expect(client.frames[0]?.data).toMatchObject({ code: 'SERVICE_NOT_READY', missing: ['llm', 'agent'], retryable: true });
+      expect(client.frames[0]?.data).toMatchObject({
+        code: 'SERVICE_NOT_READY',
+        missing: ['llm', 'agent'],
+        retryable: true,
+      });
     });
 
     it('refuses new connections with 1012 SERVICE_SHUTTING_DOWN while draining', async () => {

@@ -13,7 +13,12 @@ export function signToken(
   claims: Record<string, unknown> = {},
   { secret = TEST_JWT_SECRET, alg = 'HS256' }: { secret?: string; alg?: 'HS256' | 'HS384' | 'HS512' | 'none' } = {},
 ): string {
-  const payload = { sub: 'alice', iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 3600, ...claims };
+  const payload = {
+    sub: 'alice',
+    iat: Math.floor(Date.now() / 1000),
+    exp: Math.floor(Date.now() / 1000) + 3600,
+    ...claims,
+  };
   const header = base64url(JSON.stringify({ alg, typ: 'JWT' }));
   const body = base64url(JSON.stringify(payload));
   if (alg === 'none') return `${header}.${body}.`;

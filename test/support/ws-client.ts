@@ -49,7 +49,7 @@ export class TestClient {
       this.socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     });
     this.socket.on('message', (raw) => {
-      const frame = JSON.parse(raw.toString()) as ReceivedFrame;
+      const frame = JSON.parse((raw as Buffer).toString()) as ReceivedFrame;
       this.frames.push(frame);
       this.waiters = this.waiters.filter((waiter) => {
         if (!waiter.match(frame)) return true;

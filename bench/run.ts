@@ -1,0 +1,33 @@
+/**
+ * `npm run bench [-- --quick]`: runs the benchmark scenarios and prints a JSON summary.
+ * Timing goals live here, never in the tests.
+ */
+import { cpus } from 'node:os';
+import { measureRelease, measureStartup } from './startup.js';
+
+const quick = process.argv.includes('--quick');
+const rounds = quick ? 3 : 7;
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+const round = (value: number): number => Math.round(value * 10) / 10;
+
+const startups = [];
+for (let index = 0; index < rounds; index += 1) startups.push(await measureStartup());
+const releases = [];
+for (let index = 0; index < (quick ? 1 : 3); index += 1) releases.push(await measureRelease(quick ? 200 : 1_000));
+
+const summary = {
+  machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
+  startup: {
+    rounds,
+    liveMs: { median: round(median(startups.map((s) => s.liveMs))), all: startups.map((s) => round(s.liveMs)) },
+    readyMs: { median: round(median(startups.map((s) => s.readyMs))), all: startups.map((s) => round(s.readyMs)) },
+  },
+  release: releases.map((r) => ({ held: r.held, spreadMs: round(r.spreadMs) })),
+};
+process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
