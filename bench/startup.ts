@@ -8,12 +8,16 @@ import { signToken, TEST_JWT_SECRET } from '../test/support/tokens.js';
 
 export interface StartupResult {
   readonly liveMs: number;
-  readonly readyMs: number;
+  /** Undefined when only liveness was measured. */
+  readonly readyMs?: number;
 }
 
-/** Spawns the server and GETs both probes back to back until each has answered 200 once. */
-export async function measureStartup(): Promise<StartupResult> {
-  const server = await ServerProcess.start({ JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'warn' });
+/**
+ * Spawns the server and GETs the probes back to back until each has answered 200 once. With
+ * `liveOnly`, readiness is not waited for (for a long simulated model warm-up).
+ */
+export async function measureStartup(env: Record<string, string> = {}, liveOnly = false): Promise<StartupResult> {
+  const server = await ServerProcess.start({ JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'warn', ...env });
   try {
     const firstOk = async (path: string): Promise<number> => {
       for (;;) {
@@ -26,6 +30,7 @@ export async function measureStartup(): Promise<StartupResult> {
         }
       }
     };
+    if (liveOnly) return { liveMs: await firstOk('/health/live') };
     const [liveMs, readyMs] = await Promise.all([firstOk('/health/live'), firstOk('/health/ready')]);
     return { liveMs, readyMs };
   } finally {
