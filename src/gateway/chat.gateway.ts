@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Logger, UseFilters } from '@nestjs/common';
 import {
@@ -58,13 +59,14 @@ export class ChatGateway implements OnGatewayConnection {
       this.checkOrigin(request);
       userId = this.tokens.verify(extractBearerToken(request)).userId;
     } catch (error) {
-      if (!(error instanceof AppError)) throw error;
-      this.logger.debug(`connection ${connection.id} refused: ${error.code}`);
-      connection.refuse(
-        error,
-        CloseCode.POLICY_VIOLATION,
-        error.code === 'TOKEN_EXPIRED' ? 'token expired' : 'unauthorized',
-      );
+      // Never rethrow: an error escaping here would end Nest's connection stream for every later client.
+      if (error instanceof AppError) {
+        this.logger.debug(`connection ${connection.id} refused: ${error.code}`);
+        const reason = error.code === 'TOKEN_EXPIRED' ? 'token expired' : 'unauthorized';
+        connection.refuse(error, CloseCode.POLICY_VIOLATION, reason);
+      } else {
+        this.refuseOnBug(connection, error);
+      }
       return;
     }
     this.admitWhenReady(connection, userId);
@@ -138,6 +140,20 @@ export class ChatGateway implements OnGatewayConnection {
         return exhaustive;
       }
     }
+  }
+
+  /** The one place the gateway closes with 1011: admission itself crashed, which is a bug. */
+  private refuseOnBug(connection: WsConnection, error: unknown): void {
+    const correlationId = randomUUID();
+    const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    this.logger.error(`admission failed (correlationId ${correlationId}): ${detail}`);
+    connection.refuse(
+      new AppError('INTERNAL_ERROR', 'internal error; quote the correlationId when reporting it', false, {
+        correlationId,
+      }),
+      CloseCode.INTERNAL_ERROR,
+      'internal error',
+    );
   }
 
   private checkOrigin(request: IncomingMessage): void {

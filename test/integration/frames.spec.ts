@@ -2,11 +2,20 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Observable, throwError } from 'rxjs';
 import type { AgentRequest, RunFrame } from '../../src/protocol/events.js';
 import { AgentSupervisor } from '../../src/agent/agent.supervisor.js';
+import { type Principal, TokenVerifier } from '../../src/auth/token-verifier.service.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { signToken } from '../support/tokens.js';
 import type { TestClient } from '../support/ws-client.js';
 
 const token = signToken({ sub: 'alice' });
+
+/** A verifier with a bug: one token makes it throw something that is not an AppError. */
+class FlakyVerifier extends TokenVerifier {
+  override verify(candidate: string | undefined): Principal {
+    if (candidate === 'crash') throw new TypeError('cannot read properties of undefined');
+    return super.verify(candidate);
+  }
+}
 
 /** The real supervisor (it still initialises and tracks readiness) with a broken `run`. */
 class ExplodingSupervisor extends AgentSupervisor {
@@ -157,5 +166,31 @@ describe('heartbeat', () => {
     expect(close.code).toBe(1006);
     expect(pings).toBeGreaterThanOrEqual(1);
     await expectStillOpen(healthy, 'healthy');
+  });
+});
+
+describe('admission failures', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp({
+      override: (builder) => builder.overrideProvider(TokenVerifier).useClass(FlakyVerifier),
+    });
+    await app.readiness.whenReady(5_000);
+  });
+
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('closes with 1011 and a logged correlation id when admission itself crashes, and keeps accepting clients', async () => {
+    const crashed = app.connect({ token: 'crash' });
+    const close = await crashed.closed;
+    expect(close.code).toBe(1011);
+    expect(crashed.frames[0]?.data).toMatchObject({ code: 'INTERNAL_ERROR', correlationId: expect.any(String) });
+    expect(
+      app.logs.messages('error').some((line) => line.includes(String(crashed.frames[0]?.data.correlationId))),
+    ).toBe(true);
+    await app.connect({ token }).waitFor('connection_established');
   });
 });

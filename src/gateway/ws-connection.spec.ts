@@ -1,0 +1,111 @@
+import { EventEmitter } from 'node:events';
+import { describe, expect, it } from '@jest/globals';
+import { WebSocket } from 'ws';
+import { AppError } from '../errors/app-error.js';
+import type { InboundFrame } from './frame.codec.js';
+import { MAX_EARLY_FRAMES, WsConnection } from './ws-connection.js';
+
+/** The parts of a `ws` socket a connection uses, recording what was sent. */
+class FakeSocket extends EventEmitter {
+  readyState: number = WebSocket.OPEN;
+  readonly sent: Array<{ event: string; data: Record<string, unknown> }> = [];
+  closedWith: { code: number; reason: string } | undefined;
+  terminated = false;
+  pings = 0;
+
+  send(frame: string): void {
+    this.sent.push(JSON.parse(frame) as { event: string; data: Record<string, unknown> });
+  }
+  close(code: number, reason: string): void {
+    this.closedWith = { code, reason };
+    this.readyState = WebSocket.CLOSING;
+  }
+  terminate(): void {
+    this.terminated = true;
+  }
+  ping(): void {
+    this.pings += 1;
+  }
+}
+
+const request = (requestId?: string): InboundFrame => ({ kind: 'request', event: 'ping', data: {}, requestId });
+const details = { protocolVersion: 1, heartbeatMs: 1000, serverTime: '2026-11-27T00:00:00.000Z' };
+
+function connectionWith(socket: FakeSocket): { connection: WsConnection; dispatched: InboundFrame[] } {
+  const connection = new WsConnection(socket as unknown as WebSocket);
+  const dispatched: InboundFrame[] = [];
+  connection.attach((frame) => dispatched.push(frame));
+  return { connection, dispatched };
+}
+
+describe('WsConnection', () => {
+  it('holds frames until established, then sends connection_established before dispatching them in order', () => {
+    const socket = new FakeSocket();
+    const { connection, dispatched } = connectionWith(socket);
+    connection.receive(request('a'));
+    connection.receive(request('b'));
+    expect(dispatched).toEqual([]);
+    expect(socket.sent).toEqual([]);
+
+    connection.establish('alice', details);
+    expect(socket.sent.map((frame) => frame.event)).toEqual(['connection_established']);
+    expect(dispatched.map((frame) => frame.requestId)).toEqual(['a', 'b']);
+    connection.receive(request('c'));
+    expect(dispatched.map((frame) => frame.requestId)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('refuses with one error frame naming the unprocessed requests, then closes with a reason of at most 123 bytes', () => {
+    const socket = new FakeSocket();
+    const { connection, dispatched } = connectionWith(socket);
+    connection.receive(request('a'));
+    connection.receive(request());
+    connection.refuse(new AppError('SERVICE_NOT_READY', 'not ready', true), 1013, 'é'.repeat(100));
+
+    expect(dispatched).toEqual([]);
+    expect(socket.sent).toEqual([
+      {
+        event: 'error',
+        data: { code: 'SERVICE_NOT_READY', message: 'not ready', retryable: true, unprocessedRequestIds: ['a'] },
+      },
+    ]);
+    expect(socket.closedWith?.code).toBe(1013);
+    expect(Buffer.byteLength(socket.closedWith?.reason ?? '')).toBeLessThanOrEqual(123);
+    expect(socket.closedWith?.reason).toBe('é'.repeat(61));
+    connection.establish('alice', details);
+    expect(socket.sent).toHaveLength(1);
+  });
+
+  it(`keeps at most ${MAX_EARLY_FRAMES} early frames and reports the rest after establishing`, () => {
+    const socket = new FakeSocket();
+    const { connection, dispatched } = connectionWith(socket);
+    for (let index = 1; index <= MAX_EARLY_FRAMES + 2; index += 1) connection.receive(request(`r${index}`));
+    connection.establish('alice', details);
+    expect(dispatched).toHaveLength(MAX_EARLY_FRAMES);
+    expect(socket.sent[1]).toEqual({
+      event: 'error',
+      data: expect.objectContaining({ code: 'TOO_MANY_EARLY_FRAMES', unprocessedRequestIds: ['r33', 'r34'] }),
+    });
+  });
+
+  it('terminates a peer that did not answer the previous ping', () => {
+    const socket = new FakeSocket();
+    const { connection } = connectionWith(socket);
+    connection.heartbeat();
+    socket.emit('pong');
+    connection.heartbeat();
+    expect(socket.terminated).toBe(false);
+    connection.heartbeat();
+    expect(socket.terminated).toBe(true);
+    expect(socket.pings).toBe(2);
+  });
+
+  it('ignores frames after close', () => {
+    const socket = new FakeSocket();
+    const { connection, dispatched } = connectionWith(socket);
+    connection.establish('alice', details);
+    socket.emit('close');
+    connection.receive(request('late'));
+    expect(dispatched).toEqual([]);
+    expect(connection.phase).toBe('closed');
+  });
+});
