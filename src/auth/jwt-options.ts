@@ -11,10 +11,14 @@ export const JWT_ALGORITHM = 'HS256';
  */
 export function jwtModuleOptions(config: AppConfig): JwtModuleOptions {
   const key = createSecretKey(Buffer.from(config.auth.jwtSecret, 'utf8'));
-  const { issuer, audience } = config.auth;
+  // jsonwebtoken rejects an explicit `issuer: undefined` when signing, so unset claims are omitted.
+  const claims = {
+    ...(config.auth.issuer === undefined ? {} : { issuer: config.auth.issuer }),
+    ...(config.auth.audience === undefined ? {} : { audience: config.auth.audience }),
+  };
   return {
     secretOrKeyProvider: () => key,
-    signOptions: { algorithm: JWT_ALGORITHM, issuer, audience },
-    verifyOptions: { algorithms: [JWT_ALGORITHM], issuer, audience },
+    signOptions: { algorithm: JWT_ALGORITHM, ...claims },
+    verifyOptions: { algorithms: [JWT_ALGORITHM], ...claims },
   };
 }
