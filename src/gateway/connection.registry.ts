@@ -53,10 +53,6 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
     return connection;
   }
 
-  connections(): IterableIterator<WsConnection> {
-    return this.bySocket.values();
-  }
-
   /** Resolves `true` once no connection is left, or `false` after `timeoutMs`. */
   whenAllClosed(timeoutMs: number): Promise<boolean> {
     if (this.bySocket.size === 0) return Promise.resolve(true);

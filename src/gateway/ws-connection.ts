@@ -32,7 +32,6 @@ export interface EarlyFrameEvent {
  */
 export class WsConnection {
   readonly id = randomUUID();
-  readonly openedAt = performance.now();
   userId: string | undefined;
   private state: ConnectionPhase = 'held';
   private dispatcher: FrameDispatcher | undefined;

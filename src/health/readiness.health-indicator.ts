@@ -23,10 +23,6 @@ export class ReadinessHealthIndicator implements OnModuleDestroy {
     });
   }
 
-  get snapshot(): ReadinessSnapshot {
-    return this.latest;
-  }
-
   /** `up` when the dependency is ready and the instance is not draining. */
   check(name: string): HealthIndicatorResult {
     const { phase, dependencies } = this.latest;
