@@ -5,7 +5,6 @@ import { READINESS_OPTIONS } from './readiness.constants.js';
 import { FatalInitError, NotReadyError } from './readiness.errors.js';
 import {
   type DependencyStatus,
-  missingDependencies,
   type ReadinessOptions,
   type ReadinessPhase,
   type ReadinessRetryOptions,
@@ -241,12 +240,10 @@ export class ReadinessService implements OnModuleDestroy {
     const timings = dependencies
       .map((dep) => `${dep.name} ${dep.state}${dep.durationMs === undefined ? '' : ` ${dep.durationMs} ms`}`)
       .join(', ');
+    // The reasons of a failure are in the dependency or deadline line just before this one.
     const line = `phase: ${from} → ${to} ${elapsed} ms after start (${timings})`;
-    if (to === 'failed') {
-      this.logger.error(`${line}; missing: ${missingDependencies(this.snapshot).join(', ')}`);
-    } else {
-      this.logger.log(line);
-    }
+    if (to === 'failed') this.logger.error(line);
+    else this.logger.log(line);
   }
 
   private status(name: string): DependencyStatus {
