@@ -12,8 +12,10 @@ describe('npm run token', () => {
   let app: TestApp;
 
   beforeAll(async () => {
-    app = await startTestApp({ env: { JWT_ISSUER: 'https://auth.example.com', JWT_AUDIENCE: 'agent-gateway' } });
-    await app.readiness.whenReady(5_000);
+    app = await startTestApp({
+      ready: true,
+      env: { JWT_ISSUER: 'https://auth.example.com', JWT_AUDIENCE: 'agent-gateway' },
+    });
   });
 
   afterAll(async () => {

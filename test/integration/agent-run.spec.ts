@@ -15,8 +15,7 @@ describe('agent runs over the gateway', () => {
   let alice: TestClient;
 
   beforeAll(async () => {
-    app = await startTestApp({ env: { LOCAL_LLM_TOKEN_DELAY_MS: '1' } });
-    await app.readiness.whenReady(5_000);
+    app = await startTestApp({ ready: true, env: { LOCAL_LLM_TOKEN_DELAY_MS: '1' } });
     alice = app.connect({ token: signToken({ sub: 'alice' }) });
     await alice.waitFor('connection_established');
   });

@@ -22,8 +22,10 @@ describe('WebSocket authentication', () => {
   let app: TestApp;
 
   beforeAll(async () => {
-    app = await startTestApp({ env: { WS_ALLOWED_ORIGINS: 'https://chat.example.com, https://admin.example.com' } });
-    await app.readiness.whenReady(5_000);
+    app = await startTestApp({
+      ready: true,
+      env: { WS_ALLOWED_ORIGINS: 'https://chat.example.com, https://admin.example.com' },
+    });
   });
 
   afterAll(async () => {
@@ -87,8 +89,10 @@ describe('WebSocket authentication with issuer and audience configured', () => {
   let app: TestApp;
 
   beforeAll(async () => {
-    app = await startTestApp({ env: { JWT_ISSUER: 'https://auth.example.com', JWT_AUDIENCE: 'agent-gateway' } });
-    await app.readiness.whenReady(5_000);
+    app = await startTestApp({
+      ready: true,
+      env: { JWT_ISSUER: 'https://auth.example.com', JWT_AUDIENCE: 'agent-gateway' },
+    });
   });
 
   afterAll(async () => {

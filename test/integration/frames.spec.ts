@@ -36,8 +36,7 @@ describe('bad frames', () => {
   let client: TestClient;
 
   beforeAll(async () => {
-    app = await startTestApp({ env: { WS_MAX_PAYLOAD_BYTES: '2048' } });
-    await app.readiness.whenReady(5_000);
+    app = await startTestApp({ ready: true, env: { WS_MAX_PAYLOAD_BYTES: '2048' } });
     client = app.connect({ token });
     await client.waitFor('connection_established');
   });
@@ -116,9 +115,9 @@ describe('handler failures', () => {
 
   beforeAll(async () => {
     app = await startTestApp({
+      ready: true,
       override: (builder) => builder.overrideProvider(AgentSupervisor).useClass(ExplodingSupervisor),
     });
-    await app.readiness.whenReady(5_000);
   });
 
   afterAll(async () => {
@@ -148,8 +147,7 @@ describe('heartbeat', () => {
   let app: TestApp;
 
   beforeAll(async () => {
-    app = await startTestApp({ env: { WS_HEARTBEAT_MS: '100' } });
-    await app.readiness.whenReady(5_000);
+    app = await startTestApp({ ready: true, env: { WS_HEARTBEAT_MS: '100' } });
   });
 
   afterAll(async () => {
@@ -174,9 +172,9 @@ describe('admission failures', () => {
 
   beforeAll(async () => {
     app = await startTestApp({
+      ready: true,
       override: (builder) => builder.overrideProvider(TokenVerifier).useClass(FlakyVerifier),
     });
-    await app.readiness.whenReady(5_000);
   });
 
   afterAll(async () => {

@@ -102,8 +102,7 @@ describe('readiness gating', () => {
     });
 
     it('answers 503 while draining even though every dependency is up', async () => {
-      app = await startTestApp();
-      await app.readiness.whenReady(5_000);
+      app = await startTestApp({ ready: true });
       app.readiness.beginDrain();
       const draining = await getJson(app, '/health/ready');
       expect(draining.status).toBe(503);
@@ -208,8 +207,7 @@ describe('readiness gating', () => {
     });
 
     it('refuses new connections with 1012 SERVICE_SHUTTING_DOWN while draining', async () => {
-      app = await startTestApp();
-      await app.readiness.whenReady(5_000);
+      app = await startTestApp({ ready: true });
       app.readiness.beginDrain();
       const client = app.connect({ token });
       const close = await client.closed;
@@ -238,8 +236,7 @@ describe('readiness gating', () => {
     });
 
     it('establishes a connection at once when the service is already ready', async () => {
-      app = await startTestApp();
-      await app.readiness.whenReady(5_000);
+      app = await startTestApp({ ready: true });
       const client = app.connect({ token, sendOnOpen: [{ event: 'ping', data: { requestId: 'now' } }] });
       await client.waitFor('pong');
       expect(client.events()).toEqual(['connection_established', 'pong']);

@@ -16,6 +16,8 @@ export interface TestAppOptions {
   readonly env?: Record<string, string>;
   /** Dependencies whose initialisation waits for the test (see {@link ReadinessGates}). */
   readonly gated?: readonly AppDependency[];
+  /** Resolve only once the service is ready (for tests that are not about start-up). */
+  readonly ready?: boolean;
   /** Further DI overrides. */
   readonly override?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
 }
@@ -52,12 +54,14 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   configureApp(app, config);
   await app.listen(0, '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  const readiness = app.get(ReadinessService);
+  if (options.ready === true) await readiness.whenReady(5_000);
   const clients: TestClient[] = [];
   return {
     app,
     config,
     url,
-    readiness: app.get(ReadinessService),
+    readiness,
     gates,
     logs,
     connect(connectOptions?: ConnectOptions): TestClient {
