@@ -1,96 +1,302 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { Observable } from 'rxjs';
+import { type BeforeApplicationShutdown, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { AppDependency } from '../app.dependencies.js';
+import type { AppConfig } from '../config/app-config.js';
+import { InjectConfig } from '../config/config.module.js';
+import { newId } from '../database/ids.js';
+import { AppError } from '../errors/app-error.js';
+import { LlmUnavailableError } from '../llm/llm.errors.js';
 import { LlmService } from '../llm/llm.service.js';
-import type { AgentRequest, ChatMessage, RunEventBase, RunEvents, RunFrame } from '../protocol/events.js';
+import type { AgentError, AgentRequest, RunFrame } from '../protocol/events.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
+import { RunJournal } from '../threads/run-journal.service.js';
+import type { RunOutcome } from '../threads/run.repository.js';
 import { ThreadsService } from '../threads/threads.service.js';
-import type { Message } from '../threads/thread.types.js';
+import type { Message, Thread } from '../threads/thread.types.js';
+import { runAgentLoop } from './agent.loop.js';
+import { toChatMessage } from '../threads/thread.wire.js';
+import { LiveRun, toStored } from './live-run.js';
+import { RunLimiter, type RunTicket } from './run-limiter.js';
+import { ToolRegistry } from './tools/tool.registry.js';
 
 const DEPENDENCY: AppDependency = 'agent';
+const TITLE_MAX_CHARS = 80;
 
-type RunEventData<E extends keyof RunEvents> = Omit<RunEvents[E], keyof RunEventBase>;
+/** Why a run was stopped from outside its own loop: the abort reason of its signal. */
+export class RunStop extends Error {
+  constructor(readonly kind: 'cancelled' | 'timeout' | 'shutdown') {
+    super(`run ${kind}`);
+    this.name = 'RunStop';
+  }
+}
+
+/** What starting a run gave: the run to follow, or a refusal sent as `agent_error` (nothing stored). */
+export type RunStart = { readonly run: LiveRun } | { readonly refused: AgentError };
 
 /**
- * Turns an `agent_request` into a run: records the user's message, streams the model's reply as
- * `agent_message_delta`s and records the answer. Each subscription is one run.
+ * Turns an `agent_request` into a run and owns it until it ends: admission (per-user and global
+ * limits, queue), the user's message committed before `agent_started`, the agent loop, the answer
+ * committed before `agent_completed`, cancellation and the per-run timeout. A run does not depend on
+ * the connection that started it: when its client goes away it finishes and is stored, and any
+ * connection of the same user can follow it again with `resume`.
  */
 @Injectable()
-export class AgentSupervisor implements OnApplicationBootstrap {
+export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Agent');
+  private readonly limiter: RunLimiter;
+  private readonly live = new Map<string, LiveRun>();
+  private readonly settled = new Set<Promise<void>>();
+
   constructor(
+    @InjectConfig() private readonly config: AppConfig,
     private readonly llm: LlmService,
     private readonly threads: ThreadsService,
+    private readonly journal: RunJournal,
+    private readonly tools: ToolRegistry,
     private readonly readiness: ReadinessService,
-  ) {}
+  ) {
+    this.limiter = new RunLimiter(config.agent);
+  }
 
   onApplicationBootstrap(): void {
     // Declared as depending on llm and threads, so this starts only once both are ready.
     this.readiness.track(DEPENDENCY, (signal) => this.selfCheck(signal));
   }
 
-  /** The events of one run, in order; unsubscribing aborts the model stream. */
-  run(userId: string, request: AgentRequest): Observable<RunFrame> {
-    return new Observable<RunFrame>((subscriber) => {
-      const abort = new AbortController();
-      const runId = randomUUID();
-      let seq = 0;
-      const emit = <E extends keyof RunEvents>(event: E, data: RunEventData<E>): void => {
-        seq += 1;
-        const payload = { ...data, runId, seq, requestId: request.requestId };
-        subscriber.next({ event, data: payload } as RunFrame);
-      };
+  /** A run of this process, if it is still executing here. */
+  liveRun(ownerId: string, runId: string): LiveRun | undefined {
+    const run = this.live.get(runId);
+    return run?.identity.ownerId === ownerId ? run : undefined;
+  }
 
-      const execute = async (): Promise<void> => {
-        const thread = await this.threads.resolveThread(userId, request.threadId, request.message);
-        await this.threads.appendMessage({
-          threadId: thread.id,
-          role: 'user',
-          content: request.message,
-          runId,
-        });
-        emit('agent_started', { threadId: thread.id });
-        emit('agent_thinking', {});
-        const history = await this.threads.listMessages(userId, thread.id);
-        let reply = '';
-        for await (const delta of this.llm.stream(
-          { messages: history.map(({ role, content }) => ({ role, content })) },
-          abort.signal,
-        )) {
-          reply += delta.text;
-          emit('agent_message_delta', { text: delta.text });
-        }
-        const answer = await this.threads.appendMessage({
-          threadId: thread.id,
-          role: 'assistant',
-          content: reply,
-          runId,
-        });
-        emit('agent_completed', { threadId: thread.id, message: toChatMessage(answer) });
-        subscriber.complete();
-      };
-      execute().catch((error: unknown) => {
-        if (!abort.signal.aborted) subscriber.error(error);
+  /**
+   * Admits and starts a run. Rejects with `THREAD_NOT_FOUND` for a thread that is not the user's;
+   * limits and storage failures come back as `refused`.
+   */
+  async start(ownerId: string, request: AgentRequest): Promise<RunStart> {
+    const thread =
+      request.threadId === undefined ? undefined : await this.threads.findThread(ownerId, request.threadId);
+    let ticket: RunTicket;
+    try {
+      ticket = this.limiter.admit(ownerId);
+    } catch (error) {
+      if (error instanceof AppError) return { refused: refusal(request.requestId, error) };
+      throw error;
+    }
+
+    const now = new Date();
+    const newThread: Thread | undefined =
+      thread === undefined
+        ? { id: newId(), ownerId, title: titleOf(request.message), createdAt: now, updatedAt: now }
+        : undefined;
+    const threadId = thread?.id ?? newThread?.id ?? '';
+    const runId = newId();
+    const userMessage: Message = {
+      id: newId(),
+      threadId,
+      role: 'user',
+      content: request.message,
+      runId,
+      createdAt: now,
+    };
+    const run = new LiveRun({ runId, ownerId, requestId: request.requestId, threadId }, this.journal);
+    const started = run.frame('agent_started', { threadId, userMessage: toChatMessage(userMessage) });
+    try {
+      await this.journal.begin({
+        ...(newThread === undefined ? {} : { newThread }),
+        threadId,
+        runId,
+        ownerId,
+        requestId: request.requestId,
+        userMessage,
+        events: [toStored(started)],
       });
-      return () => abort.abort();
+    } catch (error) {
+      ticket.release();
+      this.logger.error(`run ${runId}: storing the request failed: ${String(error)}`);
+      return {
+        refused: refusal(
+          request.requestId,
+          new AppError(
+            'STORAGE_UNAVAILABLE',
+            'the message could not be stored; nothing was saved, send it again',
+            true,
+          ),
+        ),
+      };
+    }
+    this.live.set(runId, run);
+    run.publish(started);
+    const execution = this.execute(run, ticket).finally(() => {
+      this.live.delete(runId);
+      this.settled.delete(execution);
+    });
+    this.settled.add(execution);
+    return { run };
+  }
+
+  /** Stops a run of the user's that executes here; it ends with `agent_cancelled`. */
+  async cancel(ownerId: string, runId: string): Promise<void> {
+    const live = this.liveRun(ownerId, runId);
+    if (live !== undefined && !live.done) {
+      live.abort.abort(new RunStop('cancelled'));
+      return;
+    }
+    const run = await this.threads.findRun(ownerId, runId);
+    const message =
+      run.status === 'running'
+        ? `run ${runId} is running on another instance; cancel it there`
+        : `run ${runId} has already ended (${run.status})`;
+    throw new AppError('RUN_NOT_ACTIVE', message);
+  }
+
+  /** Interrupts every run still executing (their clients see `RUN_INTERRUPTED`) and waits for them to be stored. */
+  async beforeApplicationShutdown(): Promise<void> {
+    for (const run of this.live.values()) run.abort.abort(new RunStop('shutdown'));
+    await Promise.allSettled([...this.settled]);
+  }
+
+  private async execute(run: LiveRun, ticket: RunTicket): Promise<void> {
+    const { signal } = run.abort;
+    const timer = setTimeout(() => run.abort.abort(new RunStop('timeout')), this.config.agent.runTimeoutMs);
+    timer.unref();
+    try {
+      if (ticket.position > 0) {
+        run.emit('agent_queued', { position: ticket.position });
+        await untilAborted(ticket.granted, signal);
+      }
+      const history = await this.threads.recentMessages(run.identity.threadId, this.config.agent.historyMessages);
+      const answer = await runAgentLoop({
+        run,
+        llm: this.llm,
+        tools: this.tools,
+        history: history.map(({ role, content }) => ({ role, content })),
+        maxSteps: this.config.agent.maxSteps,
+        toolTimeoutMs: this.config.agent.toolTimeoutMs,
+        signal,
+      });
+      const at = new Date();
+      const message: Message = {
+        id: newId(),
+        threadId: run.identity.threadId,
+        role: 'assistant',
+        content: answer.text,
+        runId: run.identity.runId,
+        createdAt: at,
+      };
+      const completed = run.frame('agent_completed', {
+        threadId: run.identity.threadId,
+        message: toChatMessage(message),
+        usage: answer.usage,
+      });
+      await this.end(run, { status: 'completed', at, messageId: message.id, usage: answer.usage }, completed, message);
+    } catch (error) {
+      await this.fail(run, signal.aborted ? signal.reason : error);
+    } finally {
+      clearTimeout(timer);
+      ticket.release();
+    }
+  }
+
+  private async fail(run: LiveRun, reason: unknown): Promise<void> {
+    const at = new Date();
+    if (reason instanceof RunStop && reason.kind === 'cancelled') {
+      await this.end(run, { status: 'cancelled', at }, run.frame('agent_cancelled', {}));
+      return;
+    }
+    const error = this.classify(run, reason);
+    const status = error.code === 'RUN_INTERRUPTED' ? 'interrupted' : 'failed';
+    const frame = run.frame('agent_error', {
+      code: error.code,
+      message: error.message,
+      retryable: error.retryable,
+      ...(error.details.correlationId === undefined ? {} : { correlationId: error.details.correlationId }),
+    });
+    await this.end(run, { status, at, error: { code: error.code, message: error.message } }, frame);
+  }
+
+  /**
+   * Commits the run's outcome (answer, remaining events, status) in one transaction, then sends the
+   * final event. If that commit fails, the client is told so instead of seeing an answer that was
+   * never stored; the row stays `running` and is marked interrupted later.
+   */
+  private async end(run: LiveRun, outcome: RunOutcome, last: RunFrame, message?: Message): Promise<void> {
+    try {
+      const events = [...(await run.takeUnsaved()), toStored(last)];
+      await this.journal.end({
+        runId: run.identity.runId,
+        threadId: run.identity.threadId,
+        outcome,
+        events,
+        ...(message === undefined ? {} : { assistantMessage: message }),
+      });
+      run.finish(last);
+      this.logger.log(`run ${run.identity.runId}: ${outcome.status}${outcome.error ? ` (${outcome.error.code})` : ''}`);
+    } catch (error) {
+      this.logger.error(`run ${run.identity.runId}: storing the outcome failed: ${String(error)}`);
+      run.finish(
+        run.frame('agent_error', {
+          code: 'STORAGE_UNAVAILABLE',
+          message: 'the answer could not be stored; send the message again',
+          retryable: true,
+        }),
+      );
+    }
+  }
+
+  private classify(run: LiveRun, reason: unknown): AppError {
+    if (reason instanceof RunStop) {
+      return reason.kind === 'timeout'
+        ? new AppError('RUN_TIMEOUT', `the run took longer than ${this.config.agent.runTimeoutMs} ms`, true)
+        : new AppError('RUN_INTERRUPTED', 'the server is shutting down; send the message again', true);
+    }
+    if (reason instanceof LlmUnavailableError) return new AppError('LLM_UNAVAILABLE', reason.message, true);
+    if (reason instanceof AppError) return reason;
+    const correlationId = randomUUID();
+    const detail = reason instanceof Error ? (reason.stack ?? reason.message) : String(reason);
+    this.logger.error(`run ${run.identity.runId} failed (correlationId ${correlationId}): ${detail}`);
+    return new AppError('INTERNAL_ERROR', 'internal error; quote the correlationId when reporting it', false, {
+      correlationId,
     });
   }
 
-  /** Proves the model answers before the agent reports ready: one token, then stop. */
+  /** Proves the embedded model answers before the agent reports ready: one chunk, then stop. */
   private async selfCheck(signal: AbortSignal): Promise<void> {
-    const stream = this.llm.stream({ messages: [{ role: 'user', content: 'self-check' }] }, signal);
+    // A remote provider's reachability must not gate readiness (one outage would take out every replica).
+    if (this.llm.provider.name !== 'local') return;
+    const stream = this.llm.provider.stream({ messages: [{ role: 'user', content: 'self-check' }] }, signal);
     const first = await stream.next();
     await stream.return(undefined);
     if (first.done === true) throw new Error('the model returned an empty reply to the self-check');
   }
 }
 
-function toChatMessage(message: Message): ChatMessage {
+function refusal(requestId: string, error: AppError): AgentError {
   return {
-    id: message.id,
-    threadId: message.threadId,
-    role: message.role,
-    content: message.content,
-    createdAt: message.createdAt.toISOString(),
+    requestId,
+    code: error.code,
+    message: error.message,
+    retryable: error.retryable,
+    ...(error.details.retryAfterMs === undefined ? {} : { retryAfterMs: error.details.retryAfterMs }),
   };
+}
+
+function titleOf(message: string): string {
+  const oneLine = message.replace(/\s+/gu, ' ').trim();
+  return oneLine.length <= TITLE_MAX_CHARS ? oneLine : `${oneLine.slice(0, TITLE_MAX_CHARS - 1)}…`;
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as it aborts (the queue wait of a cancelled run). */
+async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  let onAbort: () => void = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }

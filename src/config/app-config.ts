@@ -19,8 +19,35 @@ export interface AppConfig {
     /** Empty: every origin is allowed. */
     readonly allowedOrigins: readonly string[];
   };
+  readonly database: {
+    /** `sqlite:<path>` or `postgres://…`. */
+    readonly url: string;
+    /** PostgreSQL pool size (SQLite uses one connection). */
+    readonly poolSize: number;
+    /** PostgreSQL schema to use (created if missing); unset: the server's default search_path. */
+    readonly schema?: string;
+  };
   readonly llm: {
+    readonly provider: 'local' | 'openai';
     readonly local: { readonly warmupMs: number; readonly tokenDelayMs: number };
+    readonly openai: {
+      readonly baseUrl: string;
+      readonly apiKey: string;
+      readonly model: string;
+      readonly timeoutMs: number;
+      readonly maxRetries: number;
+    };
+  };
+  readonly agent: {
+    readonly messageMaxChars: number;
+    readonly maxRunsPerUser: number;
+    readonly maxConcurrentRuns: number;
+    readonly queueSize: number;
+    readonly runTimeoutMs: number;
+    readonly maxSteps: number;
+    readonly toolTimeoutMs: number;
+    /** How many of the thread's latest messages the model sees. */
+    readonly historyMessages: number;
   };
   readonly log: { readonly level: LogLevel; readonly format: 'json' | 'text' };
 }

@@ -11,13 +11,31 @@ const PRODUCTION_MIN_SECRET_LENGTH = 32;
  */
 export function crossFieldProblems(env: Readonly<Record<string, string | undefined>>): string[] {
   const secret = env.JWT_SECRET?.trim() ?? '';
+  const problems: string[] = [];
   if (env.NODE_ENV === 'production' && secret.length < PRODUCTION_MIN_SECRET_LENGTH) {
-    return [
+    problems.push(
       `JWT_SECRET: is required with NODE_ENV=production and must be at least ${PRODUCTION_MIN_SECRET_LENGTH} characters`,
-    ];
+    );
   }
-  return [];
+  if (env.LLM_PROVIDER === 'openai' && (env.LLM_MODEL?.trim() ?? '') === '') {
+    problems.push(
+      'LLM_MODEL: is required with LLM_PROVIDER=openai (for example gpt-4o-mini, or the model your server serves)',
+    );
+  }
+  return problems;
 }
+
+/** `sqlite:<path>` (a file, created on first start; `sqlite::memory:` for throwaway use) or `postgres://…`. */
+const databaseUrl = z
+  .string()
+  .trim()
+  .refine(
+    (url) => /^sqlite:.+/u.test(url) || /^postgres(ql)?:\/\/.+/u.test(url),
+    'must be sqlite:<path> or postgres://user@host:port/database',
+  );
+
+const count = (defaultValue: number, min = 1, max = 100_000) =>
+  z.coerce.number().int('must be a whole number').min(min).max(max).default(defaultValue);
 
 const milliseconds = (defaultValue: number, min = 0) =>
   z.coerce.number().int('must be a whole number of milliseconds').min(min).default(defaultValue);
@@ -47,6 +65,27 @@ export const environmentSchema = z.object({
   WS_ALLOWED_ORIGINS: z.string().optional(),
   LOCAL_LLM_WARMUP_MS: milliseconds(0),
   LOCAL_LLM_TOKEN_DELAY_MS: milliseconds(0),
+  DATABASE_URL: databaseUrl.default('sqlite:./data/agent-gateway.db'),
+  DATABASE_POOL_SIZE: count(10, 1, 1000),
+  DATABASE_SCHEMA: z
+    .string()
+    .trim()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/u, 'must be a lower-case SQL identifier')
+    .optional(),
+  LLM_PROVIDER: z.enum(['local', 'openai']).default('local'),
+  LLM_BASE_URL: z.url({ protocol: /^https?$/u }).default('https://api.openai.com/v1'),
+  LLM_API_KEY: optionalText,
+  LLM_MODEL: optionalText,
+  LLM_TIMEOUT_MS: milliseconds(30_000, 100),
+  LLM_MAX_RETRIES: count(2, 0, 10),
+  AGENT_MESSAGE_MAX_CHARS: count(8_000, 1, 1_000_000),
+  AGENT_MAX_RUNS_PER_USER: count(2, 1, 1000),
+  AGENT_MAX_CONCURRENT_RUNS: count(16, 1, 10_000),
+  AGENT_QUEUE_SIZE: count(64, 0, 100_000),
+  AGENT_RUN_TIMEOUT_MS: milliseconds(120_000, 100),
+  AGENT_MAX_STEPS: count(5, 1, 50),
+  AGENT_TOOL_TIMEOUT_MS: milliseconds(5_000, 10),
+  AGENT_HISTORY_MESSAGES: count(40, 1, 1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   LOG_FORMAT: z.enum(['json', 'text']).default('json'),
 });
@@ -73,8 +112,28 @@ export function toAppConfig(env: Environment): AppConfig {
         .map((origin) => origin.trim())
         .filter((origin) => origin.length > 0),
     },
+    database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, schema: env.DATABASE_SCHEMA },
     llm: {
+      provider: env.LLM_PROVIDER,
       local: { warmupMs: env.LOCAL_LLM_WARMUP_MS, tokenDelayMs: env.LOCAL_LLM_TOKEN_DELAY_MS },
+      openai: {
+        baseUrl: env.LLM_BASE_URL,
+        // The SDK refuses an empty key; local OpenAI-compatible servers (vLLM, Ollama) ignore it.
+        apiKey: env.LLM_API_KEY ?? 'not-set',
+        model: env.LLM_MODEL ?? '',
+        timeoutMs: env.LLM_TIMEOUT_MS,
+        maxRetries: env.LLM_MAX_RETRIES,
+      },
+    },
+    agent: {
+      messageMaxChars: env.AGENT_MESSAGE_MAX_CHARS,
+      maxRunsPerUser: env.AGENT_MAX_RUNS_PER_USER,
+      maxConcurrentRuns: env.AGENT_MAX_CONCURRENT_RUNS,
+      queueSize: env.AGENT_QUEUE_SIZE,
+      runTimeoutMs: env.AGENT_RUN_TIMEOUT_MS,
+      maxSteps: env.AGENT_MAX_STEPS,
+      toolTimeoutMs: env.AGENT_TOOL_TIMEOUT_MS,
+      historyMessages: env.AGENT_HISTORY_MESSAGES,
     },
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
   };

@@ -21,7 +21,28 @@ describe('loadConfig', () => {
       auth: { jwtSecret: DEVELOPMENT_JWT_SECRET, usingDevelopmentSecret: true, issuer: undefined, audience: undefined },
       readiness: { startupTimeoutMs: 60_000 },
       ws: { readyWaitMs: 10_000, maxPayloadBytes: 262_144, heartbeatMs: 25_000, allowedOrigins: [] },
-      llm: { local: { warmupMs: 0, tokenDelayMs: 0 } },
+      database: { url: 'sqlite:./data/agent-gateway.db', poolSize: 10, schema: undefined },
+      llm: {
+        provider: 'local',
+        local: { warmupMs: 0, tokenDelayMs: 0 },
+        openai: {
+          baseUrl: 'https://api.openai.com/v1',
+          apiKey: 'not-set',
+          model: '',
+          timeoutMs: 30_000,
+          maxRetries: 2,
+        },
+      },
+      agent: {
+        messageMaxChars: 8_000,
+        maxRunsPerUser: 2,
+        maxConcurrentRuns: 16,
+        queueSize: 64,
+        runTimeoutMs: 120_000,
+        maxSteps: 5,
+        toolTimeoutMs: 5_000,
+        historyMessages: 40,
+      },
       log: { level: 'log', format: 'json' },
     });
     expect(warnings).toHaveLength(1);
@@ -45,8 +66,44 @@ describe('loadConfig', () => {
       LOCAL_LLM_TOKEN_DELAY_MS: '20',
       LOG_LEVEL: 'debug',
       LOG_FORMAT: 'text',
+      DATABASE_URL: 'postgres://app@db.internal:5432/chat',
+      DATABASE_POOL_SIZE: '25',
+      DATABASE_SCHEMA: 'agent_gateway',
+      LLM_PROVIDER: 'openai',
+      LLM_BASE_URL: 'http://vllm.internal:8000/v1',
+      LLM_API_KEY: 'sk-test',
+      LLM_MODEL: 'qwen2.5-7b-instruct',
+      LLM_TIMEOUT_MS: '15000',
+      LLM_MAX_RETRIES: '4',
+      AGENT_MESSAGE_MAX_CHARS: '2000',
+      AGENT_MAX_RUNS_PER_USER: '3',
+      AGENT_MAX_CONCURRENT_RUNS: '50',
+      AGENT_QUEUE_SIZE: '0',
+      AGENT_RUN_TIMEOUT_MS: '60000',
+      AGENT_MAX_STEPS: '8',
+      AGENT_TOOL_TIMEOUT_MS: '2000',
+      AGENT_HISTORY_MESSAGES: '20',
     });
     expect(warnings).toEqual([]);
+    expect(config.database).toEqual({ url: 'postgres://app@db.internal:5432/chat', poolSize: 25, schema: 'agent_gateway' });
+    expect(config.llm.provider).toBe('openai');
+    expect(config.llm.openai).toEqual({
+      baseUrl: 'http://vllm.internal:8000/v1',
+      apiKey: 'sk-test',
+      model: 'qwen2.5-7b-instruct',
+      timeoutMs: 15_000,
+      maxRetries: 4,
+    });
+    expect(config.agent).toEqual({
+      messageMaxChars: 2000,
+      maxRunsPerUser: 3,
+      maxConcurrentRuns: 50,
+      queueSize: 0,
+      runTimeoutMs: 60_000,
+      maxSteps: 8,
+      toolTimeoutMs: 2000,
+      historyMessages: 20,
+    });
     expect(config.http).toEqual({ port: 8080, host: '127.0.0.1' });
     expect(config.auth).toEqual({
       jwtSecret: 'a'.repeat(32),
@@ -87,5 +144,30 @@ describe('loadConfig', () => {
     const short = problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'hunter2' });
     expect(short.join()).not.toContain('hunter2');
     expect(problemsOf({ NODE_ENV: 'production', PORT: 'x' })).toHaveLength(2);
+  });
+
+  it('accepts SQLite and PostgreSQL URLs only, without echoing a URL that may hold a password', () => {
+    expect(loadConfig({ DATABASE_URL: 'sqlite::memory:' }).config.database.url).toBe('sqlite::memory:');
+    expect(loadConfig({ DATABASE_URL: 'postgresql://u@h/db' }).config.database.url).toBe('postgresql://u@h/db');
+    const problems = problemsOf({ DATABASE_URL: 'mysql://root:hunter2@db/app' });
+    expect(problems).toEqual([expect.stringMatching(/^DATABASE_URL: must be sqlite:<path> or postgres:/u)]);
+    expect(problems.join()).not.toContain('hunter2');
+  });
+
+  it('requires LLM_MODEL with LLM_PROVIDER=openai, and an http(s) LLM_BASE_URL', () => {
+    expect(problemsOf({ LLM_PROVIDER: 'openai' })).toEqual([expect.stringMatching(/^LLM_MODEL: is required/u)]);
+    expect(problemsOf({ LLM_PROVIDER: 'openai', LLM_MODEL: 'm', LLM_BASE_URL: 'ftp://x' })).toEqual([
+      expect.stringMatching(/^LLM_BASE_URL:/u),
+    ]);
+    expect(problemsOf({ LLM_PROVIDER: 'anthropic' })).toEqual([expect.stringMatching(/^LLM_PROVIDER:/u)]);
+  });
+
+  it('rejects agent limits out of range', () => {
+    const problems = problemsOf({ AGENT_MAX_RUNS_PER_USER: '0', AGENT_MAX_STEPS: '500', AGENT_MESSAGE_MAX_CHARS: 'lots' });
+    expect(problems.map((line) => line.split(':')[0]).sort()).toEqual([
+      'AGENT_MAX_RUNS_PER_USER',
+      'AGENT_MAX_STEPS',
+      'AGENT_MESSAGE_MAX_CHARS',
+    ]);
   });
 });

@@ -1,6 +1,9 @@
 import type { AppConfig } from './app-config.js';
 import { crossFieldProblems, environmentSchema, toAppConfig } from './config.schema.js';
 
+/** Never echoed in problems: they are, or may contain (a password in the URL), secrets. */
+const SECRETS = new Set(['JWT_SECRET', 'LLM_API_KEY', 'DATABASE_URL']);
+
 /** Thrown by {@link loadConfig}; `problems` names every bad variable, not just the first. */
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -26,7 +29,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): L
     ...(result.error?.issues ?? []).map((issue) => {
       const name = issue.path.join('.');
       const value = present[name];
-      return `${name}: ${issue.message}${value === undefined || name === 'JWT_SECRET' ? '' : ` (got "${value}")`}`;
+      return `${name}: ${issue.message}${value === undefined || SECRETS.has(name) ? '' : ` (got "${value}")`}`;
     }),
     ...crossFieldProblems(present),
   ];

@@ -10,6 +10,7 @@ import {
   type WsResponse,
 } from '@nestjs/websockets';
 import { first, type Observable, of, timeout } from 'rxjs';
+import { RunReplay } from '../agent/run-replay.service.js';
 import type { WebSocket } from 'ws';
 import { AgentSupervisor } from '../agent/agent.supervisor.js';
 import { extractBearerToken } from '../auth/bearer-token.js';
@@ -18,11 +19,32 @@ import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { AppError } from '../errors/app-error.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { type AgentRequest, type PingRequest, type Pong, PROTOCOL_VERSION, type RunFrame } from '../protocol/events.js';
+import {
+  type AgentCancelRequest,
+  type AgentRequest,
+  type PingRequest,
+  type Pong,
+  PROTOCOL_VERSION,
+  type ResumeRequest,
+  type ServerFrame,
+  type ThreadHistoryRequest,
+  type ThreadHistoryResult,
+  type ThreadListRequest,
+  type ThreadListResult,
+} from '../protocol/events.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
 import { missingDependencies, type ReadinessSnapshot } from '../readiness/readiness.types.js';
 import { ConnectionRegistry } from './connection.registry.js';
-import { agentRequestSchema, pingSchema } from './request.schemas.js';
+import { ThreadsService } from '../threads/threads.service.js';
+import { toChatMessage, toThreadSummary } from '../threads/thread.wire.js';
+import {
+  agentCancelSchema,
+  agentRequestSchema,
+  pingSchema,
+  resumeSchema,
+  threadHistorySchema,
+  threadListSchema,
+} from './request.schemas.js';
 import { RequestValidationPipe } from './request-validation.pipe.js';
 import type { WsConnection } from './ws-connection.js';
 import { WsErrorFilter } from './ws-error.filter.js';
@@ -49,6 +71,8 @@ export class ChatGateway implements OnGatewayConnection {
     private readonly tokens: TokenVerifier,
     private readonly connections: ConnectionRegistry,
     private readonly agent: AgentSupervisor,
+    private readonly replay: RunReplay,
+    private readonly threads: ThreadsService,
   ) {}
 
   // Deliberately synchronous: Nest does not await this, and binds message handlers right after it.
@@ -81,12 +105,78 @@ export class ChatGateway implements OnGatewayConnection {
     };
   }
 
+  /**
+   * Starts a run and streams its events to this connection. The run does not belong to the
+   * connection: if it closes, the run still finishes and is stored (see `resume`).
+   */
   @SubscribeMessage('agent_request')
-  agentRequest(
+  async agentRequest(
     @ConnectedSocket() socket: WebSocket,
     @MessageBody(new RequestValidationPipe(agentRequestSchema)) body: AgentRequest,
-  ): Observable<RunFrame> {
-    return this.agent.run(this.userOf(socket), body);
+  ): Promise<Observable<ServerFrame>> {
+    const max = this.config.agent.messageMaxChars;
+    if (body.message.length > max) {
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `message: must be at most ${max} characters (AGENT_MESSAGE_MAX_CHARS)`,
+        false,
+        {
+          field: 'message',
+        },
+      );
+    }
+    const started = await this.agent.start(this.userOf(socket), body);
+    return 'refused' in started ? of({ event: 'agent_error', data: started.refused }) : started.run.frames$(0);
+  }
+
+  /** No direct reply: the run ends with `agent_cancelled` on its stream. */
+  @SubscribeMessage('agent_cancel')
+  async agentCancel(
+    @ConnectedSocket() socket: WebSocket,
+    @MessageBody(new RequestValidationPipe(agentCancelSchema)) body: AgentCancelRequest,
+  ): Promise<void> {
+    await this.agent.cancel(this.userOf(socket), body.runId);
+  }
+
+  @SubscribeMessage('resume')
+  resume(
+    @ConnectedSocket() socket: WebSocket,
+    @MessageBody(new RequestValidationPipe(resumeSchema)) body: ResumeRequest,
+  ): Promise<Observable<ServerFrame>> {
+    return this.replay.resume(this.userOf(socket), body);
+  }
+
+  @SubscribeMessage('thread_list')
+  async threadList(
+    @ConnectedSocket() socket: WebSocket,
+    @MessageBody(new RequestValidationPipe(threadListSchema)) body: ThreadListRequest,
+  ): Promise<WsResponse<ThreadListResult>> {
+    const page = await this.threads.listThreads(this.userOf(socket), body.limit ?? 20, body.cursor);
+    return {
+      event: 'thread_list_result',
+      data: {
+        requestId: body.requestId,
+        threads: page.items.map(toThreadSummary),
+        ...(page.next === undefined ? {} : { nextCursor: page.next }),
+      },
+    };
+  }
+
+  @SubscribeMessage('thread_history')
+  async threadHistory(
+    @ConnectedSocket() socket: WebSocket,
+    @MessageBody(new RequestValidationPipe(threadHistorySchema)) body: ThreadHistoryRequest,
+  ): Promise<WsResponse<ThreadHistoryResult>> {
+    const page = await this.threads.history(this.userOf(socket), body.threadId, body.limit ?? 50, body.before);
+    return {
+      event: 'thread_history_result',
+      data: {
+        requestId: body.requestId,
+        threadId: body.threadId,
+        messages: page.items.map(toChatMessage),
+        ...(page.next === undefined ? {} : { nextBefore: page.next }),
+      },
+    };
   }
 
   private admitWhenReady(connection: WsConnection, userId: string): void {

@@ -4,13 +4,17 @@ import { AppError } from '../errors/app-error.js';
 
 /** Validates a request's `data`; the first problem becomes `VALIDATION_FAILED` naming the field. */
 export class RequestValidationPipe<T> implements PipeTransform<unknown, T> {
-  constructor(private readonly schema: z.ZodType<T>) {}
+  constructor(
+    private readonly schema: z.ZodType<T>,
+    /** How the value itself is named in errors (a route parameter's name, say). */
+    private readonly rootField = 'data',
+  ) {}
 
   transform(value: unknown): T {
     const result = this.schema.safeParse(value);
     if (result.success) return result.data;
     const issue = result.error.issues[0];
-    const field = issue === undefined || issue.path.length === 0 ? 'data' : issue.path.join('.');
+    const field = issue === undefined || issue.path.length === 0 ? this.rootField : issue.path.join('.');
     const missing = issue?.code === 'invalid_type' && valueAt(value, issue.path) === undefined;
     const problem = missing ? 'is required' : (issue?.message ?? 'is invalid');
     throw new AppError('VALIDATION_FAILED', `${field}: ${problem}`, false, { field });

@@ -1,12 +1,47 @@
 import { z } from 'zod';
-import type { AgentRequest, PingRequest } from '../protocol/events.js';
+import { isId } from '../database/ids.js';
+import type {
+  AgentCancelRequest,
+  AgentRequest,
+  PingRequest,
+  ResumeRequest,
+  ThreadHistoryRequest,
+  ThreadListRequest,
+} from '../protocol/events.js';
 
 const requestId = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
+/** Ids are UUIDs; a malformed one is a `VALIDATION_FAILED`, never a lookup. */
+const id = z.string().refine(isId, 'must be a UUID as returned by the server');
+const limit = (max: number) => z.number().int('must be a whole number').min(1).max(max).optional();
 
 export const agentRequestSchema = z.object({
   requestId,
   message: z.string().refine((text) => text.trim().length > 0, 'must not be empty'),
-  threadId: z.string().min(1, 'must not be empty').max(128).optional(),
+  threadId: id.optional(),
 }) satisfies z.ZodType<AgentRequest>;
+
+export const agentCancelSchema = z.object({
+  requestId: requestId.optional(),
+  runId: id,
+}) satisfies z.ZodType<AgentCancelRequest>;
+
+export const resumeSchema = z.object({
+  requestId: requestId.optional(),
+  runId: id,
+  afterSeq: z.number().int('must be a whole number').min(0),
+}) satisfies z.ZodType<ResumeRequest>;
+
+export const threadListSchema = z.object({
+  requestId,
+  limit: limit(100),
+  cursor: z.string().min(1).max(200).optional(),
+}) satisfies z.ZodType<ThreadListRequest>;
+
+export const threadHistorySchema = z.object({
+  requestId,
+  threadId: id,
+  before: id.optional(),
+  limit: limit(200),
+}) satisfies z.ZodType<ThreadHistoryRequest>;
 
 export const pingSchema = z.object({ requestId: requestId.optional() }) satisfies z.ZodType<PingRequest>;

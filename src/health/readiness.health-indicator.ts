@@ -1,26 +1,39 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import type { Subscription } from 'rxjs';
+import { Subscription } from 'rxjs';
+import { type LlmAvailability, LlmService } from '../llm/llm.service.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
 import type { ReadinessSnapshot } from '../readiness/readiness.types.js';
 
 /**
  * One Terminus indicator per declared dependency, read from the latest readiness snapshot it is
  * subscribed to: a probe costs a lookup, never a check of its own, and nothing polls.
+ * The `llm` entry also carries the provider's availability: `degraded` while a remote provider
+ * fails, which does not make the instance unready.
  */
 @Injectable()
 export class ReadinessHealthIndicator implements OnModuleDestroy {
   private latest: ReadinessSnapshot;
-  private readonly subscription: Subscription;
+  private llm: LlmAvailability;
+  private readonly subscription = new Subscription();
 
   constructor(
     readiness: ReadinessService,
+    llm: LlmService,
     private readonly indicators: HealthIndicatorService,
   ) {
     this.latest = readiness.snapshot;
-    this.subscription = readiness.snapshot$.subscribe((snapshot) => {
-      this.latest = snapshot;
-    });
+    this.llm = llm.currentAvailability;
+    this.subscription.add(
+      readiness.snapshot$.subscribe((snapshot) => {
+        this.latest = snapshot;
+      }),
+    );
+    this.subscription.add(
+      llm.availability$.subscribe((availability) => {
+        this.llm = availability;
+      }),
+    );
   }
 
   /** `up` when the dependency is ready and the instance is not draining. */
@@ -36,8 +49,16 @@ export class ReadinessHealthIndicator implements OnModuleDestroy {
       ...(dependency.startedAt === undefined ? {} : { startedAt: new Date(dependency.startedAt).toISOString() }),
       ...(dependency.durationMs === undefined ? {} : { durationMs: dependency.durationMs }),
       ...(dependency.lastError === undefined ? {} : { lastError: dependency.lastError }),
+      ...(name === 'llm' ? this.llmDetails() : {}),
     };
     return dependency.state === 'ready' && phase !== 'draining' ? session.up(details) : session.down(details);
+  }
+
+  private llmDetails(): Record<string, unknown> {
+    const { provider, status, lastError, since } = this.llm;
+    return status === 'up'
+      ? { provider }
+      : { provider, degraded: true, degradedSince: new Date(since).toISOString(), providerError: lastError };
   }
 
   onModuleDestroy(): void {

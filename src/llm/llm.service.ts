@@ -1,30 +1,87 @@
-import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { BehaviorSubject, type Observable } from 'rxjs';
 import type { AppDependency } from '../app.dependencies.js';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
-import type { LlmDelta, LlmRequest } from './llm.types.js';
+import { LlmUnavailableError } from './llm.errors.js';
+import type { LlmChunk, LlmProvider, LlmRequest } from './llm.types.js';
 import { LocalModel } from './local-model.js';
+import { OpenAiProvider } from './openai.provider.js';
 
 const DEPENDENCY: AppDependency = 'llm';
+
+/**
+ * Whether the provider answered lately. Not part of readiness: one provider outage must not take
+ * every replica out of service, so it shows as a `degraded` detail of `/health/ready` instead.
+ */
+export interface LlmAvailability {
+  readonly provider: LlmProvider['name'];
+  readonly status: 'up' | 'degraded';
+  /** Why the last call failed, while degraded. */
+  readonly lastError?: string;
+  readonly since: number;
+}
 
 /** The agent's view of the language model: one streaming call, whatever the provider. */
 @Injectable()
 export class LlmService implements OnApplicationBootstrap {
-  private readonly model: LocalModel;
+  private readonly logger = new Logger('Llm');
+  readonly provider: LlmProvider;
+  private readonly availability: BehaviorSubject<LlmAvailability>;
+  readonly availability$: Observable<LlmAvailability>;
 
   constructor(
     @InjectConfig() config: AppConfig,
     private readonly readiness: ReadinessService,
   ) {
-    this.model = new LocalModel(config.llm.local);
+    this.provider =
+      config.llm.provider === 'openai' ? new OpenAiProvider(config.llm.openai) : new LocalModel(config.llm.local);
+    this.availability = new BehaviorSubject<LlmAvailability>({
+      provider: this.provider.name,
+      status: 'up',
+      since: Date.now(),
+    });
+    this.availability$ = this.availability.asObservable();
   }
 
   onApplicationBootstrap(): void {
-    this.readiness.track(DEPENDENCY, (signal) => this.model.load(signal));
+    // Configuration, client and (local) model load gate readiness; reaching a remote endpoint does not.
+    this.readiness.track(DEPENDENCY, (signal) => this.provider.init(signal));
   }
 
-  stream(request: LlmRequest, signal?: AbortSignal): AsyncGenerator<LlmDelta> {
-    return this.model.stream(request, signal);
+  get currentAvailability(): LlmAvailability {
+    return this.availability.getValue();
+  }
+
+  /** Streams the model's answer; provider failures also update {@link availability$}. */
+  async *stream(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmChunk> {
+    try {
+      for await (const chunk of this.provider.stream(request, signal)) {
+        this.markUp();
+        yield chunk;
+      }
+    } catch (error) {
+      if (error instanceof LlmUnavailableError) this.markDegraded(error.message);
+      throw error;
+    }
+  }
+
+  private markUp(): void {
+    if (this.currentAvailability.status === 'up') return;
+    this.logger.log(`provider ${this.provider.name} answers again`);
+    this.availability.next({ provider: this.provider.name, status: 'up', since: Date.now() });
+  }
+
+  private markDegraded(lastError: string): void {
+    const current = this.currentAvailability;
+    if (current.status === 'degraded' && current.lastError === lastError) return;
+    if (current.status === 'up') this.logger.warn(`provider ${this.provider.name} unavailable: ${lastError}`);
+    this.availability.next({
+      provider: this.provider.name,
+      status: 'degraded',
+      lastError,
+      since: current.status === 'degraded' ? current.since : Date.now(),
+    });
   }
 }

@@ -1,13 +1,52 @@
-export interface LlmMessage {
-  readonly role: 'system' | 'user' | 'assistant';
-  readonly content: string;
+/**
+ * The provider-neutral model interface the agent talks to. A request is a conversation plus the
+ * tools the model may call; the answer is a stream of chunks: text deltas, complete tool calls
+ * (providers that stream tool-call fragments assemble them first), then one `finish` with usage.
+ */
+
+export interface LlmToolCall {
+  /** The provider's id for the call; the tool's result message quotes it. */
+  readonly id: string;
+  readonly name: string;
+  /** The raw JSON text of the arguments, exactly as the model produced it (may be garbage). */
+  readonly arguments: string;
+}
+
+export type LlmMessage =
+  | { readonly role: 'system'; readonly content: string }
+  | { readonly role: 'user'; readonly content: string }
+  | { readonly role: 'assistant'; readonly content: string; readonly toolCalls?: readonly LlmToolCall[] }
+  | { readonly role: 'tool'; readonly toolCallId: string; readonly content: string };
+
+/** A tool as the model sees it: name, description and a JSON Schema of its arguments. */
+export interface LlmToolSpec {
+  readonly name: string;
+  readonly description: string;
+  readonly parameters: Readonly<Record<string, unknown>>;
 }
 
 export interface LlmRequest {
   readonly messages: readonly LlmMessage[];
+  readonly tools?: readonly LlmToolSpec[];
 }
 
-/** One streamed piece of a reply. */
-export interface LlmDelta {
-  readonly text: string;
+export interface LlmUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+}
+
+export type LlmChunk =
+  | { readonly type: 'text'; readonly text: string }
+  | { readonly type: 'tool_call'; readonly call: LlmToolCall }
+  | { readonly type: 'finish'; readonly usage: LlmUsage };
+
+/**
+ * One model backend. `stream` must stop promptly when `signal` aborts, and report failures of
+ * the backend itself (unreachable, rate limited after retries, 5xx, stalled) as `LlmUnavailableError`.
+ */
+export interface LlmProvider {
+  readonly name: 'local' | 'openai';
+  /** Prepares the provider (load weights, build the client). Gates readiness; must not need the network. */
+  init(signal: AbortSignal): Promise<void>;
+  stream(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmChunk>;
 }

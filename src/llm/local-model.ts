@@ -1,4 +1,4 @@
-import type { LlmDelta, LlmRequest } from './llm.types.js';
+import type { LlmChunk, LlmMessage, LlmProvider, LlmRequest, LlmToolCall } from './llm.types.js';
 
 export interface LocalModelOptions {
   /** Simulated model load time (`LOCAL_LLM_WARMUP_MS`). */
@@ -7,36 +7,101 @@ export interface LocalModelOptions {
   readonly tokenDelayMs: number;
 }
 
+/** A run of arithmetic: digits and operators with at least one operator between two operands. */
+const ARITHMETIC = /[-+(]*\d[\d.]*(?:\s*(?:\*\*|[-+*/%^])\s*[-+(]*\s*\d[\d.]*\)*)+\)*/u;
+const ASKS_FOR_TIME = /\b(?:time|date|today|clock)\b/iu;
+
 /**
- * The embedded model: deterministic, offline, instant to install. Its reply quotes the user's
- * last message and is streamed token by token, so the whole streaming path is exercised for real
- * without a network or weights.
+ * The embedded model: deterministic, offline, instant to install. It behaves like a small
+ * tool-using model so the whole agent path (tool calls, tool results, streamed answer) runs for
+ * real without a network or weights:
+ * - a message containing arithmetic makes it call `calculator`, and `time`/`date` `current_time`;
+ * - given tool results, it answers with them;
+ * - otherwise it quotes the user's message back, token by token.
  */
-export class LocalModel {
+export class LocalModel implements LlmProvider {
+  readonly name = 'local';
   private loaded = false;
+  private calls = 0;
 
   constructor(private readonly options: LocalModelOptions) {}
 
-  async load(signal: AbortSignal): Promise<void> {
+  async init(signal: AbortSignal): Promise<void> {
     await wait(this.options.warmupMs, signal);
     this.loaded = true;
   }
 
-  async *stream(request: LlmRequest, signal?: AbortSignal): AsyncGenerator<LlmDelta> {
+  async *stream(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmChunk> {
     if (!this.loaded) throw new Error('local model is not loaded');
-    for (const text of tokenize(LocalModel.reply(request))) {
-      if (this.options.tokenDelayMs > 0) await wait(this.options.tokenDelayMs, signal);
-      signal?.throwIfAborted();
-      yield { text };
+    signal.throwIfAborted();
+    const toolCall = this.toolCallFor(request);
+    if (toolCall !== undefined) {
+      yield { type: 'tool_call', call: toolCall };
+    } else {
+      for (const text of tokenize(LocalModel.reply(request))) {
+        if (this.options.tokenDelayMs > 0) await wait(this.options.tokenDelayMs, signal);
+        signal.throwIfAborted();
+        yield { type: 'text', text };
+      }
     }
+    yield {
+      type: 'finish',
+      usage: {
+        promptTokens: request.messages.reduce((sum, message) => sum + tokenize(message.content).length, 0),
+        completionTokens: toolCall === undefined ? tokenize(LocalModel.reply(request)).length : 1,
+      },
+    };
   }
 
-  /** The full reply the model streams for `request`. */
+  /** The text answer the model streams for `request` (when it calls no tool). */
   static reply(request: LlmRequest): string {
+    const last = request.messages.at(-1);
+    if (last?.role === 'tool') return answerFromToolResults(request.messages);
     const lastUser = [...request.messages].reverse().find((message) => message.role === 'user');
     const said = lastUser?.content ?? '';
     return `You said: "${said}". I am the embedded local model, so I can only echo it back to you.`;
   }
+
+  private toolCallFor(request: LlmRequest): LlmToolCall | undefined {
+    const last = request.messages.at(-1);
+    if (last?.role !== 'user') return undefined;
+    const offered = new Set((request.tools ?? []).map((tool) => tool.name));
+    const expression = ARITHMETIC.exec(last.content)?.[0];
+    this.calls += 1;
+    if (expression !== undefined && offered.has('calculator')) {
+      return { id: `call_local_${this.calls}`, name: 'calculator', arguments: JSON.stringify({ expression }) };
+    }
+    if (ASKS_FOR_TIME.test(last.content) && offered.has('current_time')) {
+      return { id: `call_local_${this.calls}`, name: 'current_time', arguments: '{}' };
+    }
+    return undefined;
+  }
+}
+
+function answerFromToolResults(messages: readonly LlmMessage[]): string {
+  const results: string[] = [];
+  for (let index = messages.length - 1; index >= 0; index -= 1) {
+    const message = messages[index];
+    if (message?.role !== 'tool') break;
+    results.unshift(describeToolResult(message.content));
+  }
+  return results.join(' ');
+}
+
+function describeToolResult(content: string): string {
+  try {
+    const parsed = JSON.parse(content) as Record<string, unknown>;
+    if (typeof parsed.error === 'object' && parsed.error !== null) {
+      return `The tool failed: ${String((parsed.error as { message?: unknown }).message)}.`;
+    }
+    if (typeof parsed.expression === 'string' && typeof parsed.result === 'number') {
+      return `${parsed.expression} = ${parsed.result}.`;
+    }
+    if (typeof parsed.local === 'string') return `It is ${parsed.local}.`;
+  } catch {
+    // Fall through: quote the raw result.
+  }
+  return `The tool returned ${content}.`;
 }
 
 /** Words with their trailing whitespace, so the deltas concatenate back to the exact reply. */
@@ -44,18 +109,18 @@ function tokenize(text: string): string[] {
   return text.match(/\s*\S+\s*/gu) ?? [];
 }
 
-function wait(ms: number, signal?: AbortSignal): Promise<void> {
+function wait(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
     };
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      signal.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    if (signal?.aborted) onAbort();
-    else signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -13,6 +13,15 @@ export const ERROR_CODES = [
   'UNKNOWN_EVENT',
   'VALIDATION_FAILED',
   'THREAD_NOT_FOUND',
+  'RUN_NOT_FOUND',
+  'RUN_NOT_ACTIVE',
+  'RATE_LIMITED',
+  'SERVER_BUSY',
+  'LLM_UNAVAILABLE',
+  'RUN_TIMEOUT',
+  'STEP_LIMIT_REACHED',
+  'RUN_INTERRUPTED',
+  'STORAGE_UNAVAILABLE',
   'INTERNAL_ERROR',
 ] as const;
 
@@ -29,7 +38,7 @@ export interface ErrorPayload {
   readonly field?: string;
   /** Set on `INTERNAL_ERROR`: quote it when reporting the problem; it is in the server log too. */
   readonly correlationId?: string;
-  /** Set on `SERVICE_NOT_READY` and `SERVICE_SHUTTING_DOWN`: wait at least this long before retrying. */
+  /** Set on `SERVICE_NOT_READY`, `SERVICE_SHUTTING_DOWN`, `RATE_LIMITED`, `SERVER_BUSY`: wait at least this long before retrying. */
   readonly retryAfterMs?: number;
   /** Set on `SERVICE_NOT_READY`: the dependencies that were not ready. */
   readonly missing?: readonly string[];
@@ -39,3 +48,8 @@ export interface ErrorPayload {
    */
   readonly unprocessedRequestIds?: readonly string[];
 }
+
+/** Why a tool call failed, in `tool_failed` frames; the run goes on and the model hears the reason. */
+export const TOOL_ERROR_CODES = ['INVALID_TOOL_ARGUMENTS', 'UNKNOWN_TOOL', 'TOOL_TIMEOUT', 'TOOL_FAILED'] as const;
+
+export type ToolErrorCode = (typeof TOOL_ERROR_CODES)[number];

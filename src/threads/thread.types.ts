@@ -1,3 +1,7 @@
+import type { RunStatus } from '../database/database.types.js';
+
+export type { RunStatus };
+
 export interface Thread {
   readonly id: string;
   readonly ownerId: string;
@@ -15,4 +19,38 @@ export interface Message {
   readonly createdAt: Date;
 }
 
-export type NewMessage = Omit<Message, 'id' | 'createdAt'>;
+export interface RunUsage {
+  readonly promptTokens: number;
+  readonly completionTokens: number;
+}
+
+export interface Run {
+  readonly id: string;
+  readonly threadId: string;
+  readonly ownerId: string;
+  readonly requestId: string;
+  readonly status: RunStatus;
+  /** The assistant's answer, once completed. */
+  readonly messageId?: string;
+  readonly error?: { readonly code: string; readonly message: string };
+  readonly usage?: RunUsage;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly finishedAt?: Date;
+}
+
+/** One stored event of a run, as it was sent (`data` includes `runId` and `seq`). */
+export interface StoredRunEvent {
+  readonly runId: string;
+  readonly seq: number;
+  readonly event: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface Page<T> {
+  readonly items: readonly T[];
+  /** Pass back to get the next (older) page; absent on the last page. */
+  readonly next?: string;
+}
+
+export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'interrupted'];

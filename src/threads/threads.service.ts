@@ -1,43 +1,123 @@
-import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { AppDependency } from '../app.dependencies.js';
+import type { AppConfig } from '../config/app-config.js';
+import { InjectConfig } from '../config/config.module.js';
+import { DatabaseService } from '../database/database.service.js';
 import { AppError } from '../errors/app-error.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
-import { ThreadStore } from './thread.store.js';
-import type { Message, NewMessage, Thread } from './thread.types.js';
+import { MessageRepository } from './message.repository.js';
+import { RunRepository } from './run.repository.js';
+import { RunEventRepository } from './run-event.repository.js';
+import { type ThreadCursor, ThreadRepository } from './thread.repository.js';
+import type { Message, Page, Run, StoredRunEvent, Thread } from './thread.types.js';
 
 const DEPENDENCY: AppDependency = 'threads';
-const TITLE_MAX_CHARS = 80;
+/** A run older than its timeout plus this margin cannot still be running anywhere. */
+const ABANDONED_MARGIN_MS = 60_000;
 
-/** The thread registry: resolves and creates threads for their owner and records messages. */
+export const RUN_INTERRUPTED = {
+  code: 'RUN_INTERRUPTED',
+  message: 'the server restarted while this run was in progress; send the message again',
+} as const;
+
+/**
+ * The conversation store, read side: threads, their history and runs, always scoped by owner.
+ * A thread or run that exists but belongs to someone else is reported exactly like a missing one.
+ * Its initialisation (connect, migrate, close out runs a dead process left behind) is the
+ * `threads` readiness dependency.
+ */
 @Injectable()
 export class ThreadsService implements OnApplicationBootstrap {
+  private readonly logger = new Logger('Threads');
+
   constructor(
-    private readonly store: ThreadStore,
+    @InjectConfig() private readonly config: AppConfig,
+    private readonly database: DatabaseService,
+    private readonly threads: ThreadRepository,
+    private readonly messages: MessageRepository,
+    private readonly runs: RunRepository,
+    private readonly runEvents: RunEventRepository,
     private readonly readiness: ReadinessService,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.readiness.track(DEPENDENCY, (signal) => this.store.init(signal));
+    this.readiness.track(DEPENDENCY, (signal) => this.init(signal));
+  }
+
+  async listThreads(ownerId: string, limit: number, cursor?: string): Promise<Page<Thread>> {
+    const threads = await this.threads.listOwned(
+      ownerId,
+      limit + 1,
+      cursor === undefined ? undefined : decodeCursor(cursor),
+    );
+    const page = threads.slice(0, limit);
+    const last = page.at(-1);
+    return threads.length > limit && last !== undefined
+      ? { items: page, next: encodeCursor({ updatedAt: last.updatedAt.getTime(), id: last.id }) }
+      : { items: page };
   }
 
   /**
-   * The owner's thread `threadId`, or a new thread titled after `firstMessage` when no id is given.
-   * Another user's thread answers `THREAD_NOT_FOUND`, exactly like a missing one.
+   * A page of the thread's messages, oldest first within the page: the newest `limit` messages
+   * before the message `before` (or the newest of all). `next` is the `before` of the older page.
    */
-  async resolveThread(ownerId: string, threadId: string | undefined, firstMessage: string): Promise<Thread> {
-    if (threadId === undefined) {
-      return this.store.createThread(ownerId, firstMessage.slice(0, TITLE_MAX_CHARS));
-    }
-    const thread = await this.store.findThread(ownerId, threadId);
+  async history(ownerId: string, threadId: string, limit: number, before?: string): Promise<Page<Message>> {
+    await this.findThread(ownerId, threadId);
+    const newestFirst = await this.messages.listNewestFirst(threadId, limit + 1, before);
+    const page = newestFirst.slice(0, limit).reverse();
+    const oldest = page[0];
+    return newestFirst.length > limit && oldest !== undefined ? { items: page, next: oldest.id } : { items: page };
+  }
+
+  async findThread(ownerId: string, threadId: string): Promise<Thread> {
+    const thread = await this.threads.findOwned(ownerId, threadId);
     if (thread === undefined) throw new AppError('THREAD_NOT_FOUND', `thread ${threadId} not found`);
     return thread;
   }
 
-  appendMessage(message: NewMessage): Promise<Message> {
-    return this.store.appendMessage(message);
+  /** The last `count` messages of a thread, oldest first: what the model sees. */
+  async recentMessages(threadId: string, count: number): Promise<Message[]> {
+    return (await this.messages.listNewestFirst(threadId, count)).reverse();
   }
 
-  listMessages(ownerId: string, threadId: string): Promise<Message[]> {
-    return this.store.listMessages(ownerId, threadId);
+  async findRun(ownerId: string, runId: string): Promise<Run> {
+    const run = await this.runs.findOwned(ownerId, runId);
+    if (run === undefined) throw new AppError('RUN_NOT_FOUND', `run ${runId} not found`);
+    return run;
   }
+
+  findMessage(messageId: string): Promise<Message | undefined> {
+    return this.messages.find(messageId);
+  }
+
+  runEventsAfter(runId: string, afterSeq: number): Promise<StoredRunEvent[]> {
+    return this.runEvents.listAfter(runId, afterSeq);
+  }
+
+  /** A run still `running` that was created before this time cannot be running anywhere: it would have timed out. */
+  staleBefore(now = Date.now()): number {
+    return now - this.config.agent.runTimeoutMs - ABANDONED_MARGIN_MS;
+  }
+
+  private async init(signal: AbortSignal): Promise<void> {
+    await this.database.init(signal);
+    // With SQLite this process is the only writer, so no run left `running` can still be running.
+    // With PostgreSQL other replicas may be running theirs: only the stale ones are abandoned.
+    const cutoff = this.database.engine === 'sqlite' ? Date.now() + 1 : this.staleBefore();
+    const interrupted = await this.runs.interruptAbandoned(cutoff, RUN_INTERRUPTED, new Date());
+    if (interrupted > 0)
+      this.logger.warn(`${interrupted} run(s) left running by a previous process marked interrupted`);
+  }
+}
+
+function encodeCursor(cursor: ThreadCursor): string {
+  return Buffer.from(`${cursor.updatedAt}.${cursor.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): ThreadCursor {
+  const match = /^(\d{1,16})\.([0-9a-f-]{36})$/u.exec(Buffer.from(cursor, 'base64url').toString());
+  if (match?.[1] === undefined || match[2] === undefined) {
+    throw new AppError('VALIDATION_FAILED', 'cursor: is not a cursor this server returned', false, { field: 'cursor' });
+  }
+  return { updatedAt: Number(match[1]), id: match[2] };
 }

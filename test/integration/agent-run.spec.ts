@@ -66,14 +66,15 @@ describe('agent runs over the gateway', () => {
     await bob.waitFor('connection_established');
 
     bob.send('agent_request', { requestId: 'steal', message: 'hi', threadId: started?.data.threadId });
-    bob.send('agent_request', { requestId: 'ghost', message: 'hi', threadId: 'no-such-thread' });
+    const missing = '0190a3b2-0000-7000-8000-000000000000';
+    bob.send('agent_request', { requestId: 'ghost', message: 'hi', threadId: missing });
     const steal = await bob.waitFor('error', (data) => data.requestId === 'steal');
     const ghost = await bob.waitFor('error', (data) => data.requestId === 'ghost');
     const { requestId: _a, ...stealRest } = steal.data;
     const { requestId: _b, ...ghostRest } = ghost.data;
     expect(stealRest).toMatchObject({ code: 'THREAD_NOT_FOUND', retryable: false });
     expect(stealRest.message).toBe(`thread ${String(started?.data.threadId)} not found`);
-    expect(ghostRest.message).toBe('thread no-such-thread not found');
+    expect(ghostRest.message).toBe(`thread ${missing} not found`);
     expect(bob.events().filter((event) => event.startsWith('agent_'))).toEqual([]);
   });
 

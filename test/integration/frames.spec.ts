@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type Observable, throwError } from 'rxjs';
-import type { AgentRequest, RunFrame } from '../../src/protocol/events.js';
-import { AgentSupervisor } from '../../src/agent/agent.supervisor.js';
+import type { AgentRequest } from '../../src/protocol/events.js';
+import { AgentSupervisor, type RunStart } from '../../src/agent/agent.supervisor.js';
+import { LlmService } from '../../src/llm/llm.service.js';
+import type { LlmChunk, LlmRequest } from '../../src/llm/llm.types.js';
 import { type Principal, TokenVerifier } from '../../src/auth/token-verifier.service.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { signToken } from '../support/tokens.js';
@@ -17,11 +18,20 @@ class FlakyVerifier extends TokenVerifier {
   }
 }
 
-/** The real supervisor (it still initialises and tracks readiness) with a broken `run`. */
+/** The real supervisor (it still initialises and tracks readiness) with a bug in `start`. */
 class ExplodingSupervisor extends AgentSupervisor {
-  override run(_userId: string, request: AgentRequest): Observable<RunFrame> {
+  override start(ownerId: string, request: AgentRequest): Promise<RunStart> {
     if (request.message === 'throw') throw new Error('supervisor exploded');
-    return throwError(() => new Error('stream exploded'));
+    return super.start(ownerId, request);
+  }
+}
+
+/** The real model, with a bug that shows only inside a run. */
+class ExplodingLlm extends LlmService {
+  override async *stream(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmChunk> {
+    const last = request.messages.at(-1);
+    if (last?.content === 'stream') throw new TypeError('stream exploded');
+    yield* super.stream(request, signal);
   }
 }
 
@@ -116,7 +126,12 @@ describe('handler failures', () => {
   beforeAll(async () => {
     app = await startTestApp({
       ready: true,
-      override: (builder) => builder.overrideProvider(AgentSupervisor).useClass(ExplodingSupervisor),
+      override: (builder) =>
+        builder
+          .overrideProvider(AgentSupervisor)
+          .useClass(ExplodingSupervisor)
+          .overrideProvider(LlmService)
+          .useClass(ExplodingLlm),
     });
   });
 
@@ -125,15 +140,15 @@ describe('handler failures', () => {
   });
 
   it.each([
-    ['throws', 'throw', 'supervisor exploded'],
-    ['fails mid-stream', 'stream', 'stream exploded'],
+    ['a handler that throws', 'throw', 'error', 'supervisor exploded'],
+    ['a run that fails on a bug', 'stream', 'agent_error', 'stream exploded'],
   ])(
-    'answers a handler that %s with INTERNAL_ERROR and a logged correlation id, and keeps the socket',
-    async (_name, message, cause) => {
+    'answers %s with INTERNAL_ERROR and a logged correlation id, and keeps the socket',
+    async (_name, message, event, cause) => {
       const client = app.connect({ token });
       await client.waitFor('connection_established');
       client.send('agent_request', { requestId: `boom-${message}`, message });
-      const error = await client.waitFor('error', (data) => data.requestId === `boom-${message}`);
+      const error = await client.waitFor(event, (data) => data.requestId === `boom-${message}`);
       expect(error.data).toMatchObject({ code: 'INTERNAL_ERROR', correlationId: expect.any(String) });
       expect(String(error.data.message)).not.toContain(cause);
       const logged = app.logs.messages('error').find((line) => line.includes(String(error.data.correlationId)));

@@ -43,6 +43,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     HOST: '127.0.0.1',
     PORT: '0',
     JWT_SECRET: TEST_JWT_SECRET,
+    DATABASE_URL: 'sqlite::memory:',
     ...options.env,
   });
   const gates = new ReadinessGates(options.gated ?? []);

@@ -1,0 +1,121 @@
+import { Logger } from '@nestjs/common';
+import { Observable, Subject } from 'rxjs';
+import type { RunEventBase, RunEventName, RunEvents, RunFrame } from '../protocol/events.js';
+import type { RunJournal } from '../threads/run-journal.service.js';
+import type { StoredRunEvent } from '../threads/thread.types.js';
+
+export type RunEventData<E extends RunEventName> = Omit<RunEvents[E], keyof RunEventBase>;
+
+export interface LiveRunIdentity {
+  readonly runId: string;
+  readonly ownerId: string;
+  readonly requestId: string;
+  readonly threadId: string;
+}
+
+/**
+ * A run executing in this process: the numbered events sent so far (kept until the run ends, so a
+ * client that reconnects can be replayed to exactly where it left off and then follow live), and
+ * the write-behind of those events to the journal. The live stream never waits for the database;
+ * the run's last event is sent only after everything before it is committed (see `finish`).
+ */
+export class LiveRun {
+  private readonly logger = new Logger('Agent');
+  private readonly sent: RunFrame[] = [];
+  private readonly live = new Subject<RunFrame>();
+  private unsaved: StoredRunEvent[] = [];
+  private saving: Promise<void> = Promise.resolve();
+  private saveScheduled = false;
+  private ended = false;
+  readonly abort = new AbortController();
+
+  constructor(
+    readonly identity: LiveRunIdentity,
+    private readonly journal: RunJournal,
+  ) {}
+
+  get lastSeq(): number {
+    return this.sent.length;
+  }
+
+  get done(): boolean {
+    return this.ended;
+  }
+
+  /** Numbers and stamps an event without sending it (for events committed before they are sent). */
+  frame<E extends RunEventName>(event: E, data: RunEventData<E>): RunFrame {
+    const { runId, requestId } = this.identity;
+    return { event, data: { ...data, runId, requestId, seq: this.sent.length + 1 } } as RunFrame;
+  }
+
+  /** Sends an event to everyone following the run and queues it for storage. */
+  emit<E extends RunEventName>(event: E, data: RunEventData<E>): void {
+    const frame = this.frame(event, data);
+    this.unsaved.push(toStored(frame));
+    this.publish(frame);
+    this.scheduleSave();
+  }
+
+  /** Sends an event that is already stored. */
+  publish(frame: RunFrame): void {
+    if (this.ended) return;
+    this.sent.push(frame);
+    this.live.next(frame);
+  }
+
+  /**
+   * Everything after `afterSeq`, then the live events until the run ends. Replay and switch-over
+   * happen in one synchronous step, so no event can fall between them.
+   */
+  frames$(afterSeq: number): Observable<RunFrame> {
+    return new Observable<RunFrame>((subscriber) => {
+      for (const frame of this.sent.slice(Math.max(0, afterSeq))) subscriber.next(frame);
+      if (this.ended) {
+        subscriber.complete();
+        return undefined;
+      }
+      return this.live.subscribe(subscriber);
+    });
+  }
+
+  /**
+   * The events not stored yet, after any save in flight has settled: the final transaction stores
+   * them together with the run's outcome.
+   */
+  async takeUnsaved(): Promise<StoredRunEvent[]> {
+    await this.saving;
+    const rest = this.unsaved;
+    this.unsaved = [];
+    return rest;
+  }
+
+  /** Sends the final event (already committed) and completes every follower. */
+  finish(last: RunFrame): void {
+    this.publish(last);
+    this.ended = true;
+    this.live.complete();
+  }
+
+  private scheduleSave(): void {
+    if (this.saveScheduled) return;
+    this.saveScheduled = true;
+    // Deltas arrive in bursts: one INSERT per burst instead of one per token.
+    this.saving = this.saving.then(async () => {
+      this.saveScheduled = false;
+      const batch = this.unsaved;
+      this.unsaved = [];
+      try {
+        await this.journal.record(batch);
+      } catch (error) {
+        // Kept for the final transaction, which retries them with the run's outcome.
+        this.unsaved = [...batch, ...this.unsaved];
+        this.logger.warn(`run ${this.identity.runId}: storing events failed: ${String(error)}`);
+      }
+    });
+  }
+}
+
+export function toStored(frame: RunFrame): StoredRunEvent {
+  const data = frame.data as unknown as Record<string, unknown> & { runId: string; seq: number };
+  return { runId: data.runId, seq: data.seq, event: frame.event, data };
+}

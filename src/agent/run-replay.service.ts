@@ -1,0 +1,90 @@
+import { Injectable } from '@nestjs/common';
+import { concat, type Observable, of } from 'rxjs';
+import type { ResumeRequest, Resumed, RunFrame, ServerFrame } from '../protocol/events.js';
+import { TERMINAL_RUN_EVENTS } from '../protocol/events.js';
+import { RunJournal } from '../threads/run-journal.service.js';
+import { RUN_INTERRUPTED, ThreadsService } from '../threads/threads.service.js';
+import type { Run, StoredRunEvent } from '../threads/thread.types.js';
+import { toChatMessage } from '../threads/thread.wire.js';
+import { AgentSupervisor } from './agent.supervisor.js';
+
+/**
+ * `resume`: brings a client back to where it left a run. A run executing here is replayed from
+ * memory and then followed live; an ended one is replayed from its stored events. When the events
+ * cannot be replayed (the run was interrupted by a restart, or runs on another instance) the client
+ * gets `recovered: false` with the run's status and, if it completed, its answer.
+ */
+@Injectable()
+export class RunReplay {
+  constructor(
+    private readonly supervisor: AgentSupervisor,
+    private readonly threads: ThreadsService,
+    private readonly journal: RunJournal,
+  ) {}
+
+  async resume(ownerId: string, request: ResumeRequest): Promise<Observable<ServerFrame>> {
+    const { runId, afterSeq } = request;
+    const live = this.supervisor.liveRun(ownerId, runId);
+    if (live !== undefined && !live.done) {
+      const resumed = this.resumed(request, live.identity.threadId, {
+        recovered: true,
+        status: 'running',
+        replayed: Math.max(0, live.lastSeq - afterSeq),
+      });
+      return concat(of(resumed), live.frames$(afterSeq));
+    }
+
+    let run = await this.threads.findRun(ownerId, runId);
+    if (run.status === 'running' && run.createdAt.getTime() < this.threads.staleBefore()) {
+      await this.journal.interrupt(runId, RUN_INTERRUPTED);
+      run = await this.threads.findRun(ownerId, runId);
+    }
+    const final = await this.finalState(run);
+    if (run.status === 'running' || run.status === 'interrupted') {
+      return of(this.resumed(request, run.threadId, { recovered: false, status: run.status, replayed: 0, ...final }));
+    }
+    const events = await this.threads.runEventsAfter(runId, afterSeq);
+    if (!isCompleteTail(events, afterSeq)) {
+      return of(this.resumed(request, run.threadId, { recovered: false, status: run.status, replayed: 0, ...final }));
+    }
+    const resumed = this.resumed(request, run.threadId, {
+      recovered: true,
+      status: run.status,
+      replayed: events.length,
+      ...final,
+    });
+    return of(resumed, ...events.map((event) => ({ event: event.event, data: event.data }) as unknown as RunFrame));
+  }
+
+  private async finalState(run: Run): Promise<Pick<Resumed, 'message' | 'error'>> {
+    const message = run.messageId === undefined ? undefined : await this.threads.findMessage(run.messageId);
+    return {
+      ...(message === undefined ? {} : { message: toChatMessage(message) }),
+      ...(run.error === undefined ? {} : { error: run.error }),
+    };
+  }
+
+  private resumed(
+    request: ResumeRequest,
+    threadId: string,
+    state: Omit<Resumed, 'runId' | 'threadId' | 'requestId'>,
+  ): ServerFrame<'resumed'> {
+    return {
+      event: 'resumed',
+      data: {
+        ...(request.requestId === undefined ? {} : { requestId: request.requestId }),
+        runId: request.runId,
+        threadId,
+        ...state,
+      },
+    };
+  }
+}
+
+/** The stored events continue exactly after `afterSeq` and reach the run's final event. */
+function isCompleteTail(events: readonly StoredRunEvent[], afterSeq: number): boolean {
+  if (events.length === 0) return true;
+  const contiguous = events.every((event, index) => event.seq === afterSeq + 1 + index);
+  const last = events.at(-1)?.event ?? '';
+  return contiguous && (TERMINAL_RUN_EVENTS as readonly string[]).includes(last);
+}

@@ -1,0 +1,24 @@
+import type { z } from 'zod';
+import type { LlmToolSpec } from '../../llm/llm.types.js';
+
+/**
+ * A built-in tool the agent may call. Arguments arrive as JSON text from the model and are
+ * validated by `args` before `execute` sees them; `execute` must stop when `signal` aborts
+ * (the run was cancelled or the tool's timeout passed).
+ */
+export interface Tool<Args = unknown, Result = unknown> {
+  readonly spec: LlmToolSpec;
+  readonly args: z.ZodType<Args>;
+  execute(args: Args, signal: AbortSignal): Promise<Result>;
+}
+
+/** A tool failed in a way the model should hear about; `code` is stable. */
+export class ToolError extends Error {
+  constructor(
+    readonly code: 'INVALID_TOOL_ARGUMENTS' | 'UNKNOWN_TOOL' | 'TOOL_TIMEOUT' | 'TOOL_FAILED',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ToolError';
+  }
+}

@@ -1,0 +1,57 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { AppConfig } from '../config/app-config.js';
+import type { Database, DatabaseEngine, DatabaseSchema } from './database.types.js';
+
+const INT8_OID = 20;
+
+export interface Connection {
+  readonly engine: DatabaseEngine;
+  readonly db: Database;
+}
+
+export function engineOf(url: string): DatabaseEngine {
+  return url.startsWith('sqlite:') ? 'sqlite' : 'postgres';
+}
+
+/**
+ * Opens the configured database. Nothing here touches the network: a PostgreSQL pool connects on
+ * first use, so an unreachable server surfaces in the first query (and is retried by readiness).
+ */
+export function connect(config: AppConfig['database'], onPoolError: (error: Error) => void): Connection {
+  return engineOf(config.url) === 'sqlite'
+    ? { engine: 'sqlite', db: openSqlite(config.url.slice('sqlite:'.length)) }
+    : { engine: 'postgres', db: openPostgres(config, onPoolError) };
+}
+
+function openSqlite(path: string): Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const database = new SQLite(path);
+  // WAL lets readers run beside the single writer; NORMAL sync is durable at every checkpoint and
+  // never corrupts on power loss in WAL mode.
+  database.pragma('journal_mode = WAL');
+  database.pragma('synchronous = NORMAL');
+  database.pragma('foreign_keys = ON');
+  database.pragma('busy_timeout = 5000');
+  return new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database }) });
+}
+
+function openPostgres(config: AppConfig['database'], onPoolError: (error: Error) => void): Database {
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: config.poolSize,
+    connectionTimeoutMillis: 5_000,
+    ...(config.schema === undefined ? {} : { options: `-c search_path=${config.schema}` }),
+    // Timestamps are epoch milliseconds in bigint columns: well inside Number's exact range.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+        oid === INT8_OID ? Number : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle client losing its connection emits here; unhandled, it would crash the process.
+  pool.on('error', onPoolError);
+  return new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
+}

@@ -1,0 +1,59 @@
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Migrator, sql } from 'kysely';
+import type { AppConfig } from '../config/app-config.js';
+import { InjectConfig } from '../config/config.module.js';
+import { connect, type Connection, engineOf } from './database.connect.js';
+import type { Database, DatabaseEngine } from './database.types.js';
+import { migrationProvider } from './migrations/migrations.js';
+
+/**
+ * The one database connection (SQLite file or PostgreSQL pool) and its schema. `init` is part of
+ * the `threads` readiness dependency: it connects and migrates, and readiness retries it with
+ * backoff while the database is not reachable yet.
+ */
+@Injectable()
+export class DatabaseService implements OnApplicationShutdown {
+  private readonly logger = new Logger('Database');
+  readonly engine: DatabaseEngine;
+  private connection: Connection | undefined;
+
+  constructor(@InjectConfig() private readonly config: AppConfig) {
+    this.engine = engineOf(config.database.url);
+  }
+
+  get db(): Database {
+    if (this.connection === undefined) throw new Error('database used before it was initialised');
+    return this.connection.db;
+  }
+
+  /** Connects and brings the schema up to date. Safe to call again after a failure. */
+  async init(signal: AbortSignal): Promise<void> {
+    this.connection ??= connect(this.config.database, (error) =>
+      this.logger.warn(`idle database connection lost: ${error.message}`),
+    );
+    const { db } = this.connection;
+    await sql`select 1`.execute(db);
+    signal.throwIfAborted();
+    const schema = this.config.database.schema;
+    if (this.engine === 'postgres' && schema !== undefined) {
+      await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+    }
+    // With PostgreSQL the migrator holds an advisory lock, so replicas starting together migrate once.
+    const { error, results = [] } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+    for (const result of results) {
+      if (result.status === 'Success') this.logger.log(`migration ${result.migrationName} applied`);
+    }
+    if (error !== undefined) {
+      const failed = results.find((result) => result.status === 'Error')?.migrationName ?? 'unknown';
+      throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const connection = this.connection;
+    this.connection = undefined;
+    await connection?.db.destroy();
+  }
+}

@@ -1,0 +1,60 @@
+import type { Kysely } from 'kysely';
+
+/**
+ * The tables, as Kysely sees them. Timestamps are epoch milliseconds (`bigint`, read back as
+ * numbers on both engines) and ids are UUIDv7, so ordering by id is ordering by creation time.
+ */
+export interface ThreadsTable {
+  id: string;
+  owner_id: string;
+  title: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MessagesTable {
+  id: string;
+  thread_id: string;
+  role: 'user' | 'assistant';
+  content: string;
+  run_id: string | null;
+  created_at: number;
+}
+
+export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
+
+export interface RunsTable {
+  id: string;
+  thread_id: string;
+  owner_id: string;
+  request_id: string;
+  status: RunStatus;
+  /** The assistant's message, once the run completed. */
+  message_id: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+export interface RunEventsTable {
+  run_id: string;
+  seq: number;
+  event: string;
+  /** The event's data as JSON text. */
+  payload: string;
+  created_at: number;
+}
+
+export interface DatabaseSchema {
+  threads: ThreadsTable;
+  messages: MessagesTable;
+  runs: RunsTable;
+  run_events: RunEventsTable;
+}
+
+export type Database = Kysely<DatabaseSchema>;
+export type DatabaseEngine = 'sqlite' | 'postgres';

@@ -1,0 +1,25 @@
+import type { ErrorCode } from '../protocol/error-codes.js';
+
+/** The HTTP status of each error code, for the HTTP API. Exhaustive: a new code must be placed here. */
+export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = {
+  UNAUTHORIZED: 401,
+  TOKEN_EXPIRED: 401,
+  ORIGIN_NOT_ALLOWED: 403,
+  SERVICE_NOT_READY: 503,
+  SERVICE_SHUTTING_DOWN: 503,
+  TOO_MANY_EARLY_FRAMES: 429,
+  BAD_REQUEST: 400,
+  UNKNOWN_EVENT: 404,
+  VALIDATION_FAILED: 400,
+  THREAD_NOT_FOUND: 404,
+  RUN_NOT_FOUND: 404,
+  RUN_NOT_ACTIVE: 409,
+  RATE_LIMITED: 429,
+  SERVER_BUSY: 503,
+  LLM_UNAVAILABLE: 503,
+  RUN_TIMEOUT: 504,
+  STEP_LIMIT_REACHED: 422,
+  RUN_INTERRUPTED: 503,
+  STORAGE_UNAVAILABLE: 503,
+  INTERNAL_ERROR: 500,
+};

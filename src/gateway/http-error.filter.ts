@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { AppError } from '../errors/app-error.js';
+import { HTTP_STATUS_OF } from '../errors/http-status.js';
+import type { ErrorPayload } from '../protocol/error-codes.js';
+
+/**
+ * HTTP errors in the same shape as WebSocket `error` frames: `{code, message, retryable, …}` with
+ * the status from {@link HTTP_STATUS_OF} and `Retry-After` when the error says when to retry.
+ * Anything unexpected is `INTERNAL_ERROR` with a correlation id that is logged with the stack.
+ */
+@Catch()
+export class HttpErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    const [status, payload] = this.describe(exception);
+    if (payload.retryAfterMs !== undefined) {
+      response.setHeader('Retry-After', String(Math.ceil(payload.retryAfterMs / 1000)));
+    }
+    response.setHeader('Cache-Control', 'no-store');
+    response.status(status).json(payload);
+  }
+
+  private describe(exception: unknown): [number, ErrorPayload] {
+    if (exception instanceof AppError) return [HTTP_STATUS_OF[exception.code], exception.toPayload()];
+    if (exception instanceof HttpException && exception.getStatus() === 404) {
+      return [404, { code: 'BAD_REQUEST', message: 'no such route', retryable: false }];
+    }
+    const correlationId = randomUUID();
+    const detail = exception instanceof Error ? (exception.stack ?? exception.message) : String(exception);
+    this.logger.error(`request failed (correlationId ${correlationId}): ${detail}`);
+    return [
+      500,
+      {
+        code: 'INTERNAL_ERROR',
+        message: 'internal error; quote the correlationId when reporting it',
+        retryable: false,
+        correlationId,
+      },
+    ];
+  }
+}

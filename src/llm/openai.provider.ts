@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
+import { LlmUnavailableError } from './llm.errors.js';
+import type { LlmChunk, LlmMessage, LlmProvider, LlmRequest, LlmToolCall, LlmToolSpec, LlmUsage } from './llm.types.js';
+
+export interface OpenAiProviderOptions {
+  /** Base URL of an OpenAI-compatible API, including the version path (`https://api.openai.com/v1`). */
+  readonly baseUrl: string;
+  /** Sent as the bearer token; never appears in error messages. */
+  readonly apiKey: string;
+  /** Model name passed with every request (`gpt-4o-mini`, or whatever the endpoint serves). */
+  readonly model: string;
+  /**
+   * Both the SDK's per-attempt deadline for the response headers and, once the stream is open,
+   * the longest silence allowed between two chunks.
+   */
+  readonly timeoutMs: number;
+  /** Retries the SDK makes on connection errors, 408, 409, 429 and 5xx before the stream starts. */
+  readonly maxRetries: number;
+}
+
+type ChunkStream = AsyncIterable<OpenAI.ChatCompletionChunk>;
+
+/** Any OpenAI Chat Completions endpoint (OpenAI itself, vLLM, llama.cpp, Ollama, …), streamed. */
+export class OpenAiProvider implements LlmProvider {
+  readonly name = 'openai';
+  private client: OpenAI | undefined;
+
+  constructor(private readonly options: OpenAiProviderOptions) {}
+
+  async init(_signal: AbortSignal): Promise<void> {
+    const { baseUrl, apiKey, timeoutMs, maxRetries } = this.options;
+    this.client = new OpenAI({ baseURL: baseUrl, apiKey, timeout: timeoutMs, maxRetries });
+  }
+
+  async *stream(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmChunk> {
+    if (!this.client) throw new Error('OpenAiProvider.stream() called before init()');
+    signal.throwIfAborted();
+    const idle = new AbortController();
+    const calls = new ToolCallAssembler();
+    let usage: LlmUsage = { promptTokens: 0, completionTokens: 0 };
+    const params: OpenAI.ChatCompletionCreateParamsStreaming = {
+      model: this.options.model,
+      messages: request.messages.map(toOpenAiMessage),
+      tools: request.tools?.length ? request.tools.map(toOpenAiTool) : undefined,
+      stream: true,
+      stream_options: { include_usage: true },
+    };
+    try {
+      const pending = this.client.chat.completions.create(params, { signal: AbortSignal.any([signal, idle.signal]) });
+      const stream = await rejectOnAbort(pending, signal);
+      for await (const chunk of this.failWhenIdle(stream, idle)) {
+        if (chunk.usage) {
+          usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+        }
+        for (const choice of chunk.choices) {
+          if (choice.delta.content) yield { type: 'text', text: choice.delta.content };
+          for (const fragment of choice.delta.tool_calls ?? []) calls.add(fragment);
+          if (choice.finish_reason) yield* calls.flush();
+        }
+      }
+      // The SDK ends the iteration quietly when its request is aborted, so an abort shows up here.
+      signal.throwIfAborted();
+      idle.signal.throwIfAborted();
+    } catch (error) {
+      signal.throwIfAborted();
+      idle.signal.throwIfAborted();
+      throw this.unavailable(error);
+    }
+    yield* calls.flush();
+    yield { type: 'finish', usage };
+  }
+
+  /**
+   * The SDK's timeout stops at the response headers; after that a silent server would hold the
+   * run forever. The clock only runs while we wait for the server, not while the consumer works.
+   */
+  private async *failWhenIdle(stream: ChunkStream, idle: AbortController): ChunkStream {
+    const { timeoutMs } = this.options;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      timer = setTimeout(() => {
+        idle.abort(new LlmUnavailableError(`LLM stream stalled: no data for ${timeoutMs} ms`));
+      }, timeoutMs).unref();
+    };
+    try {
+      arm();
+      for await (const chunk of stream) {
+        clearTimeout(timer);
+        yield chunk;
+        arm();
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private unavailable(error: unknown): LlmUnavailableError {
+    return new LlmUnavailableError(describeFailure(error, this.options), { cause: error });
+  }
+}
+
+/** Streamed tool calls arrive as fragments keyed by `index`: id and name first, arguments in pieces. */
+class ToolCallAssembler {
+  private pending = new Map<number, { id: string; name: string; arguments: string }>();
+
+  add(fragment: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall): void {
+    const call = this.pending.get(fragment.index) ?? { id: '', name: '', arguments: '' };
+    call.id ||= fragment.id ?? '';
+    call.name ||= fragment.function?.name ?? '';
+    call.arguments += fragment.function?.arguments ?? '';
+    this.pending.set(fragment.index, call);
+  }
+
+  *flush(): Generator<LlmChunk> {
+    const calls = [...this.pending.entries()].sort(([a], [b]) => a - b);
+    this.pending.clear();
+    for (const [, call] of calls) {
+      // Some compatible servers omit ids; the tool result message still needs one to quote.
+      const complete: LlmToolCall = { ...call, id: call.id || `call_${randomUUID()}` };
+      yield { type: 'tool_call', call: complete };
+    }
+  }
+}
+
+function toOpenAiMessage(message: LlmMessage): OpenAI.ChatCompletionMessageParam {
+  switch (message.role) {
+    case 'system':
+    case 'user':
+      return { role: message.role, content: message.content };
+    case 'assistant':
+      if (!message.toolCalls?.length) return { role: 'assistant', content: message.content };
+      return {
+        role: 'assistant',
+        // OpenAI itself sends null content beside tool calls; some compatible servers reject ''.
+        content: message.content || null,
+        tool_calls: message.toolCalls.map((call) => ({
+          id: call.id,
+          type: 'function',
+          function: { name: call.name, arguments: call.arguments },
+        })),
+      };
+    case 'tool':
+      return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+    default: {
+      const _exhaustive: never = message;
+      throw new Error(`unknown message role in ${JSON.stringify(_exhaustive)}`);
+    }
+  }
+}
+
+function toOpenAiTool(tool: LlmToolSpec): OpenAI.ChatCompletionTool {
+  return {
+    type: 'function',
+    function: { name: tool.name, description: tool.description, parameters: { ...tool.parameters } },
+  };
+}
+
+/**
+ * The SDK sleeps between retries without watching the signal, for as long as the server's
+ * `retry-after` asks (it sets no cap), so a caller's abort must not wait for that sleep.
+ */
+function rejectOnAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const settle =
+      <V>(done: (value: V) => void) =>
+      (value: V) => {
+        signal.removeEventListener('abort', onAbort);
+        done(value);
+      };
+    promise.then(settle(resolve), settle(reject));
+  });
+}
+
+function describeFailure(error: unknown, { apiKey, timeoutMs }: OpenAiProviderOptions): string {
+  const message = errorLike(error)?.message ?? String(error);
+  // Error bodies come from the server, and some echo the credential they refused. Keys too short
+  // to be secret ("none", "ollama") are left alone rather than mangling the message.
+  const detail = apiKey.length >= 8 ? message.replaceAll(apiKey, '***') : message;
+  if (error instanceof APIConnectionTimeoutError) return `LLM endpoint did not answer within ${timeoutMs} ms`;
+  if (error instanceof APIConnectionError) return `LLM endpoint unreachable: ${detail}${describeRootCause(error)}`;
+  if (error instanceof APIError) {
+    const status = error.status as number | undefined;
+    // An SSE `data: {"error": …}` line becomes an APIError without a status.
+    if (status === undefined) return `LLM stream failed: ${detail}`;
+    if (status === 429) return `LLM endpoint rate limited after retries: ${detail}`;
+    if (status >= 500 || status === 408 || status === 409) return `LLM endpoint failed after retries: ${detail}`;
+    return `LLM endpoint rejected the request: ${detail} (a configuration problem: check the API key, model and base URL)`;
+  }
+  // undici's "terminated" when the connection drops mid-body, or a malformed SSE line.
+  return `LLM stream broke off: ${detail}${describeRootCause(error)}`;
+}
+
+/**
+ * undici hides the useful part ("connect ECONNREFUSED …", "other side closed") at the end of the
+ * cause chain. Duck-typed: those errors may come from another realm (Jest's VM modules).
+ */
+function describeRootCause(error: unknown): string {
+  let root = errorLike(error);
+  while (root && errorLike(root.cause)) root = errorLike(root.cause);
+  if (!root || root === error) return '';
+  return ` (${root.message || (root.code ?? 'unknown cause')})`;
+}
+
+function errorLike(value: unknown): { message: string; code?: string; cause?: unknown } | undefined {
+  if (typeof value !== 'object' || value === null || !('message' in value)) return undefined;
+  return value as { message: string; code?: string; cause?: unknown };
+}

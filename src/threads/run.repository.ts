@@ -1,0 +1,107 @@
+import { Injectable } from '@nestjs/common';
+import type { Selectable } from 'kysely';
+import { DatabaseService } from '../database/database.service.js';
+import type { Database, RunsTable } from '../database/database.types.js';
+import type { Run, RunStatus, RunUsage } from './thread.types.js';
+
+export interface RunOutcome {
+  readonly status: Exclude<RunStatus, 'running'>;
+  readonly at: Date;
+  readonly messageId?: string;
+  readonly error?: { readonly code: string; readonly message: string };
+  readonly usage?: RunUsage;
+}
+
+@Injectable()
+export class RunRepository {
+  constructor(private readonly database: DatabaseService) {}
+
+  async insert(run: Run, db: Database = this.database.db): Promise<void> {
+    await db
+      .insertInto('runs')
+      .values({
+        id: run.id,
+        thread_id: run.threadId,
+        owner_id: run.ownerId,
+        request_id: run.requestId,
+        status: run.status,
+        message_id: null,
+        error_code: null,
+        error_message: null,
+        prompt_tokens: null,
+        completion_tokens: null,
+        created_at: run.createdAt.getTime(),
+        updated_at: run.updatedAt.getTime(),
+        finished_at: null,
+      })
+      .execute();
+  }
+
+  async findOwned(ownerId: string, id: string): Promise<Run | undefined> {
+    const row = await this.database.db
+      .selectFrom('runs')
+      .selectAll()
+      .where('id', '=', id)
+      .where('owner_id', '=', ownerId)
+      .executeTakeFirst();
+    return row === undefined ? undefined : toRun(row);
+  }
+
+  /** Ends a run that is still `running`; false when it had already ended. */
+  async finish(id: string, outcome: RunOutcome, db: Database = this.database.db): Promise<boolean> {
+    const result = await db
+      .updateTable('runs')
+      .set({
+        status: outcome.status,
+        message_id: outcome.messageId ?? null,
+        error_code: outcome.error?.code ?? null,
+        error_message: outcome.error?.message ?? null,
+        prompt_tokens: outcome.usage?.promptTokens ?? null,
+        completion_tokens: outcome.usage?.completionTokens ?? null,
+        updated_at: outcome.at.getTime(),
+        finished_at: outcome.at.getTime(),
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return result.numUpdatedRows > 0n;
+  }
+
+  /**
+   * Marks `running` runs created before `createdBefore` as `interrupted`: the process that ran them
+   * is gone. Returns how many were marked.
+   */
+  async interruptAbandoned(createdBefore: number, error: { code: string; message: string }, at: Date): Promise<number> {
+    const result = await this.database.db
+      .updateTable('runs')
+      .set({
+        status: 'interrupted',
+        error_code: error.code,
+        error_message: error.message,
+        updated_at: at.getTime(),
+        finished_at: at.getTime(),
+      })
+      .where('status', '=', 'running')
+      .where('created_at', '<', createdBefore)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+}
+
+function toRun(row: Selectable<RunsTable>): Run {
+  return {
+    id: row.id,
+    threadId: row.thread_id,
+    ownerId: row.owner_id,
+    requestId: row.request_id,
+    status: row.status,
+    ...(row.message_id === null ? {} : { messageId: row.message_id }),
+    ...(row.error_code === null ? {} : { error: { code: row.error_code, message: row.error_message ?? '' } }),
+    ...(row.prompt_tokens === null
+      ? {}
+      : { usage: { promptTokens: Number(row.prompt_tokens), completionTokens: Number(row.completion_tokens ?? 0) } }),
+    createdAt: new Date(Number(row.created_at)),
+    updatedAt: new Date(Number(row.updated_at)),
+    ...(row.finished_at === null ? {} : { finishedAt: new Date(Number(row.finished_at)) }),
+  };
+}
