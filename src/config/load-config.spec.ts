@@ -85,7 +85,11 @@ describe('loadConfig', () => {
       AGENT_HISTORY_MESSAGES: '20',
     });
     expect(warnings).toEqual([]);
-    expect(config.database).toEqual({ url: 'postgres://app@db.internal:5432/chat', poolSize: 25, schema: 'agent_gateway' });
+    expect(config.database).toEqual({
+      url: 'postgres://app@db.internal:5432/chat',
+      poolSize: 25,
+      schema: 'agent_gateway',
+    });
     expect(config.llm.provider).toBe('openai');
     expect(config.llm.openai).toEqual({
       baseUrl: 'http://vllm.internal:8000/v1',
@@ -163,7 +167,11 @@ describe('loadConfig', () => {
   });
 
   it('rejects agent limits out of range', () => {
-    const problems = problemsOf({ AGENT_MAX_RUNS_PER_USER: '0', AGENT_MAX_STEPS: '500', AGENT_MESSAGE_MAX_CHARS: 'lots' });
+    const problems = problemsOf({
+      AGENT_MAX_RUNS_PER_USER: '0',
+      AGENT_MAX_STEPS: '500',
+      AGENT_MESSAGE_MAX_CHARS: 'lots',
+    });
     expect(problems.map((line) => line.split(':')[0]).sort()).toEqual([
       'AGENT_MAX_RUNS_PER_USER',
       'AGENT_MAX_STEPS',
