@@ -11,8 +11,9 @@ import type { AgentError, AgentRequest, RunFrame } from '../protocol/events.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
 import { RunJournal } from '../threads/run-journal.service.js';
 import type { RunOutcome } from '../threads/run.repository.js';
-import { ThreadsService } from '../threads/threads.service.js';
+import { RUN_INTERRUPTED, ThreadsService } from '../threads/threads.service.js';
 import type { Message, Thread } from '../threads/thread.types.js';
+import { untilAborted } from './abortable.js';
 import { runAgentLoop } from './agent.loop.js';
 import { toChatMessage } from '../threads/thread.wire.js';
 import { LiveRun, toStored } from './live-run.js';
@@ -142,7 +143,7 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
       live.abort.abort(new RunStop('cancelled'));
       return;
     }
-    const run = await this.threads.findRun(ownerId, runId);
+    const run = await this.threads.findRunChecked(ownerId, runId);
     const message =
       run.status === 'running'
         ? `run ${runId} is running on another instance; cancel it there`
@@ -223,13 +224,19 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
   private async end(run: LiveRun, outcome: RunOutcome, last: RunFrame, message?: Message): Promise<void> {
     try {
       const events = [...(await run.takeUnsaved()), toStored(last)];
-      await this.journal.end({
+      const recorded = await this.journal.end({
         runId: run.identity.runId,
         threadId: run.identity.threadId,
         outcome,
         events,
         ...(message === undefined ? {} : { assistantMessage: message }),
       });
+      if (!recorded) {
+        // Another replica decided this process was dead (its instance lock was lost) and marked
+        // the run interrupted: the stored truth wins over the answer in hand.
+        run.finish(run.frame('agent_error', { ...RUN_INTERRUPTED, retryable: true }));
+        return;
+      }
       run.finish(last);
       this.logger.log(`run ${run.identity.runId}: ${outcome.status}${outcome.error ? ` (${outcome.error.code})` : ''}`);
     } catch (error) {
@@ -263,7 +270,7 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
   /** Proves the embedded model answers before the agent reports ready: one chunk, then stop. */
   private async selfCheck(signal: AbortSignal): Promise<void> {
     // A remote provider's reachability must not gate readiness (one outage would take out every replica).
-    if (this.llm.provider.name !== 'local') return;
+    if (this.llm.provider.remote) return;
     const stream = this.llm.provider.stream({ messages: [{ role: 'user', content: 'self-check' }] }, signal);
     const first = await stream.next();
     await stream.return(undefined);
@@ -284,19 +291,4 @@ function refusal(requestId: string, error: AppError): AgentError {
 function titleOf(message: string): string {
   const oneLine = message.replace(/\s+/gu, ' ').trim();
   return oneLine.length <= TITLE_MAX_CHARS ? oneLine : `${oneLine.slice(0, TITLE_MAX_CHARS - 1)}…`;
-}
-
-/** `promise`, or a rejection with the signal's reason as soon as it aborts (the queue wait of a cancelled run). */
-async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  signal.throwIfAborted();
-  let onAbort: () => void = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([promise, aborted]);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
 }

@@ -2,8 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { concat, type Observable, of } from 'rxjs';
 import type { ResumeRequest, Resumed, RunFrame, ServerFrame } from '../protocol/events.js';
 import { TERMINAL_RUN_EVENTS } from '../protocol/events.js';
-import { RunJournal } from '../threads/run-journal.service.js';
-import { RUN_INTERRUPTED, ThreadsService } from '../threads/threads.service.js';
+import { ThreadsService } from '../threads/threads.service.js';
 import type { Run, StoredRunEvent } from '../threads/thread.types.js';
 import { toChatMessage } from '../threads/thread.wire.js';
 import { AgentSupervisor } from './agent.supervisor.js';
@@ -19,7 +18,6 @@ export class RunReplay {
   constructor(
     private readonly supervisor: AgentSupervisor,
     private readonly threads: ThreadsService,
-    private readonly journal: RunJournal,
   ) {}
 
   async resume(ownerId: string, request: ResumeRequest): Promise<Observable<ServerFrame>> {
@@ -34,11 +32,7 @@ export class RunReplay {
       return concat(of(resumed), live.frames$(afterSeq));
     }
 
-    let run = await this.threads.findRun(ownerId, runId);
-    if (run.status === 'running' && run.createdAt.getTime() < this.threads.staleBefore()) {
-      await this.journal.interrupt(runId, RUN_INTERRUPTED);
-      run = await this.threads.findRun(ownerId, runId);
-    }
+    const run = await this.threads.findRunChecked(ownerId, runId);
     const final = await this.finalState(run);
     if (run.status === 'running' || run.status === 'interrupted') {
       return of(this.resumed(request, run.threadId, { recovered: false, status: run.status, replayed: 0, ...final }));

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { Migrator, sql } from 'kysely';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { connect, type Connection, engineOf } from './database.connect.js';
 import type { Database, DatabaseEngine } from './database.types.js';
+import { InstanceLock } from './instance-lock.js';
 import { migrationProvider } from './migrations/migrations.js';
 
 /**
@@ -15,10 +17,14 @@ import { migrationProvider } from './migrations/migrations.js';
 export class DatabaseService implements OnApplicationShutdown {
   private readonly logger = new Logger('Database');
   readonly engine: DatabaseEngine;
+  /** This process, as recorded on the runs it executes. */
+  readonly instanceId = randomUUID();
   private connection: Connection | undefined;
+  private readonly lock: InstanceLock | undefined;
 
   constructor(@InjectConfig() private readonly config: AppConfig) {
     this.engine = engineOf(config.database.url);
+    this.lock = this.engine === 'postgres' ? new InstanceLock(config.database.url, this.instanceId) : undefined;
   }
 
   get db(): Database {
@@ -49,9 +55,28 @@ export class DatabaseService implements OnApplicationShutdown {
         cause: error,
       });
     }
+    await this.lock?.acquire();
+  }
+
+  /**
+   * Whether the process `instanceId` may still be executing runs. SQLite has one writer, this
+   * process; with PostgreSQL, a live instance holds its advisory lock (see {@link InstanceLock}).
+   */
+  async isInstanceAlive(instanceId: string): Promise<boolean> {
+    if (instanceId === this.instanceId) return true;
+    if (this.engine === 'sqlite') return false;
+    return this.db.connection().execute(async (session) => {
+      const { rows } = await sql<{
+        free: boolean;
+      }>`select pg_try_advisory_lock(hashtextextended(${instanceId}, 0)) as free`.execute(session);
+      if (rows[0]?.free !== true) return true;
+      await sql`select pg_advisory_unlock(hashtextextended(${instanceId}, 0))`.execute(session);
+      return false;
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.lock?.release();
     const connection = this.connection;
     this.connection = undefined;
     await connection?.db.destroy();

@@ -28,6 +28,8 @@ export interface RunsTable {
   thread_id: string;
   owner_id: string;
   request_id: string;
+  /** The process executing the run (see `DatabaseService.isInstanceAlive`). */
+  instance_id: string;
   status: RunStatus;
   /** The assistant's message, once the run completed. */
   message_id: string | null;

@@ -1,13 +1,10 @@
-import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import type { AppDependency } from '../app.dependencies.js';
-import type { AppConfig } from '../config/app-config.js';
-import { InjectConfig } from '../config/config.module.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
 import { LlmUnavailableError } from './llm.errors.js';
 import type { LlmChunk, LlmProvider, LlmRequest } from './llm.types.js';
-import { LocalModel } from './local-model.js';
-import { OpenAiProvider } from './openai.provider.js';
+import { LLM_PROVIDER } from './llm.constants.js';
 
 const DEPENDENCY: AppDependency = 'llm';
 
@@ -16,7 +13,7 @@ const DEPENDENCY: AppDependency = 'llm';
  * every replica out of service, so it shows as a `degraded` detail of `/health/ready` instead.
  */
 export interface LlmAvailability {
-  readonly provider: LlmProvider['name'];
+  readonly provider: string;
   readonly status: 'up' | 'degraded';
   /** Why the last call failed, while degraded. */
   readonly lastError?: string;
@@ -27,16 +24,13 @@ export interface LlmAvailability {
 @Injectable()
 export class LlmService implements OnApplicationBootstrap {
   private readonly logger = new Logger('Llm');
-  readonly provider: LlmProvider;
   private readonly availability: BehaviorSubject<LlmAvailability>;
   readonly availability$: Observable<LlmAvailability>;
 
   constructor(
-    @InjectConfig() config: AppConfig,
+    @Inject(LLM_PROVIDER) readonly provider: LlmProvider,
     private readonly readiness: ReadinessService,
   ) {
-    this.provider =
-      config.llm.provider === 'openai' ? new OpenAiProvider(config.llm.openai) : new LocalModel(config.llm.local);
     this.availability = new BehaviorSubject<LlmAvailability>({
       provider: this.provider.name,
       status: 'up',

@@ -45,7 +45,13 @@ export type LlmChunk =
  * the backend itself (unreachable, rate limited after retries, 5xx, stalled) as `LlmUnavailableError`.
  */
 export interface LlmProvider {
-  readonly name: 'local' | 'openai';
+  /** Shown in `/health/ready` and the logs. */
+  readonly name: string;
+  /**
+   * A remote provider is reached over the network: its reachability never gates readiness. An
+   * embedded one is proven with a one-token self-check before the agent reports ready.
+   */
+  readonly remote: boolean;
   /** Prepares the provider (load weights, build the client). Gates readiness; must not need the network. */
   init(signal: AbortSignal): Promise<void>;
   stream(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmChunk>;

@@ -21,6 +21,7 @@ const ASKS_FOR_TIME = /\b(?:time|date|today|clock)\b/iu;
  */
 export class LocalModel implements LlmProvider {
   readonly name = 'local';
+  readonly remote = false;
   private loaded = false;
   private calls = 0;
 

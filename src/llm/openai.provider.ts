@@ -24,6 +24,7 @@ type ChunkStream = AsyncIterable<OpenAI.ChatCompletionChunk>;
 /** Any OpenAI Chat Completions endpoint (OpenAI itself, vLLM, llama.cpp, Ollama, …), streamed. */
 export class OpenAiProvider implements LlmProvider {
   readonly name = 'openai';
+  readonly remote = true;
   private client: OpenAI | undefined;
 
   constructor(private readonly options: OpenAiProviderOptions) {}

@@ -57,6 +57,7 @@ export class RunJournal {
           threadId: start.threadId,
           ownerId: start.ownerId,
           requestId: start.requestId,
+          instanceId: this.database.instanceId,
           status: 'running',
           createdAt: at,
           updatedAt: at,
@@ -89,10 +90,5 @@ export class RunJournal {
       }
       return true;
     });
-  }
-
-  /** Marks one run `interrupted` if it is still `running`. */
-  interrupt(runId: string, error: { code: string; message: string }): Promise<boolean> {
-    return this.runs.finish(runId, { status: 'interrupted', at: new Date(), error });
   }
 }

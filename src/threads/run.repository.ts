@@ -24,6 +24,7 @@ export class RunRepository {
         thread_id: run.threadId,
         owner_id: run.ownerId,
         request_id: run.requestId,
+        instance_id: run.instanceId,
         status: run.status,
         message_id: null,
         error_code: null,
@@ -67,11 +68,19 @@ export class RunRepository {
     return result.numUpdatedRows > 0n;
   }
 
-  /**
-   * Marks `running` runs created before `createdBefore` as `interrupted`: the process that ran them
-   * is gone. Returns how many were marked.
-   */
-  async interruptAbandoned(createdBefore: number, error: { code: string; message: string }, at: Date): Promise<number> {
+  /** The instances that have runs still marked `running`. */
+  async runningInstances(): Promise<string[]> {
+    const rows = await this.database.db
+      .selectFrom('runs')
+      .select('instance_id')
+      .distinct()
+      .where('status', '=', 'running')
+      .execute();
+    return rows.map((row) => row.instance_id);
+  }
+
+  /** Marks every run of a dead instance that is still `running` as `interrupted`; returns how many. */
+  async interruptInstance(instanceId: string, error: { code: string; message: string }, at: Date): Promise<number> {
     const result = await this.database.db
       .updateTable('runs')
       .set({
@@ -82,7 +91,7 @@ export class RunRepository {
         finished_at: at.getTime(),
       })
       .where('status', '=', 'running')
-      .where('created_at', '<', createdBefore)
+      .where('instance_id', '=', instanceId)
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
   }
@@ -94,6 +103,7 @@ function toRun(row: Selectable<RunsTable>): Run {
     threadId: row.thread_id,
     ownerId: row.owner_id,
     requestId: row.request_id,
+    instanceId: row.instance_id,
     status: row.status,
     ...(row.message_id === null ? {} : { messageId: row.message_id }),
     ...(row.error_code === null ? {} : { error: { code: row.error_code, message: row.error_message ?? '' } }),

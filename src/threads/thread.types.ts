@@ -29,6 +29,8 @@ export interface Run {
   readonly threadId: string;
   readonly ownerId: string;
   readonly requestId: string;
+  /** The process executing (or that executed) the run. */
+  readonly instanceId: string;
   readonly status: RunStatus;
   /** The assistant's answer, once completed. */
   readonly messageId?: string;

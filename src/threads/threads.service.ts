@@ -1,7 +1,5 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { AppDependency } from '../app.dependencies.js';
-import type { AppConfig } from '../config/app-config.js';
-import { InjectConfig } from '../config/config.module.js';
 import { DatabaseService } from '../database/database.service.js';
 import { AppError } from '../errors/app-error.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
@@ -12,8 +10,6 @@ import { type ThreadCursor, ThreadRepository } from './thread.repository.js';
 import type { Message, Page, Run, StoredRunEvent, Thread } from './thread.types.js';
 
 const DEPENDENCY: AppDependency = 'threads';
-/** A run older than its timeout plus this margin cannot still be running anywhere. */
-const ABANDONED_MARGIN_MS = 60_000;
 
 export const RUN_INTERRUPTED = {
   code: 'RUN_INTERRUPTED',
@@ -31,7 +27,6 @@ export class ThreadsService implements OnApplicationBootstrap {
   private readonly logger = new Logger('Threads');
 
   constructor(
-    @InjectConfig() private readonly config: AppConfig,
     private readonly database: DatabaseService,
     private readonly threads: ThreadRepository,
     private readonly messages: MessageRepository,
@@ -94,19 +89,27 @@ export class ThreadsService implements OnApplicationBootstrap {
     return this.runEvents.listAfter(runId, afterSeq);
   }
 
-  /** A run still `running` that was created before this time cannot be running anywhere: it would have timed out. */
-  staleBefore(now = Date.now()): number {
-    return now - this.config.agent.runTimeoutMs - ABANDONED_MARGIN_MS;
+  /**
+   * The run, with a `running` status corrected to `interrupted` when the process executing it is
+   * gone: the status a client must see after a restart.
+   */
+  async findRunChecked(ownerId: string, runId: string): Promise<Run> {
+    const run = await this.findRun(ownerId, runId);
+    if (run.status !== 'running' || (await this.database.isInstanceAlive(run.instanceId))) return run;
+    await this.runs.interruptInstance(run.instanceId, RUN_INTERRUPTED, new Date());
+    return this.findRun(ownerId, runId);
   }
 
   private async init(signal: AbortSignal): Promise<void> {
     await this.database.init(signal);
-    // With SQLite this process is the only writer, so no run left `running` can still be running.
-    // With PostgreSQL other replicas may be running theirs: only the stale ones are abandoned.
-    const cutoff = this.database.engine === 'sqlite' ? Date.now() + 1 : this.staleBefore();
-    const interrupted = await this.runs.interruptAbandoned(cutoff, RUN_INTERRUPTED, new Date());
+    // Runs whose process is gone (killed, crashed, OOM) can never finish: say so now.
+    let interrupted = 0;
+    for (const instanceId of await this.runs.runningInstances()) {
+      if (await this.database.isInstanceAlive(instanceId)) continue;
+      interrupted += await this.runs.interruptInstance(instanceId, RUN_INTERRUPTED, new Date());
+    }
     if (interrupted > 0)
-      this.logger.warn(`${interrupted} run(s) left running by a previous process marked interrupted`);
+      this.logger.warn(`${interrupted} run(s) left running by a process that died marked interrupted`);
   }
 }
 

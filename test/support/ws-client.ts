@@ -5,6 +5,8 @@ export interface ReceivedFrame {
   readonly data: Record<string, unknown>;
 }
 
+export const RUN_END_EVENTS = ['agent_completed', 'agent_cancelled', 'agent_error'] as const;
+
 export interface CloseInfo {
   readonly code: number;
   readonly reason: string;
@@ -74,11 +76,25 @@ export class TestClient {
   }
 
   /** The first frame (already received or still to come) with `event` that satisfies `match`. */
-  waitFor(event: string, match: (data: Record<string, unknown>) => boolean = () => true): Promise<ReceivedFrame> {
-    const predicate = (frame: ReceivedFrame): boolean => frame.event === event && match(frame.data);
+  waitFor(
+    event: string | readonly string[],
+    match: (data: Record<string, unknown>) => boolean = () => true,
+  ): Promise<ReceivedFrame> {
+    const events: readonly string[] = typeof event === 'string' ? [event] : event;
+    const predicate = (frame: ReceivedFrame): boolean => events.includes(frame.event) && match(frame.data);
     const seen = this.frames.find(predicate);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve) => this.waiters.push({ match: predicate, resolve }));
+  }
+
+  /** The final frame of the run started by `requestId`: `agent_completed`, `agent_cancelled` or `agent_error`. */
+  runEnd(requestId: string): Promise<ReceivedFrame> {
+    return this.waitFor(RUN_END_EVENTS, (data) => data.requestId === requestId);
+  }
+
+  /** Every event of one run (the numbered frames) received so far, in arrival order. */
+  runFrames(runId: unknown): ReceivedFrame[] {
+    return this.frames.filter((frame) => frame.data.runId === runId && typeof frame.data.seq === 'number');
   }
 
   events(): string[] {

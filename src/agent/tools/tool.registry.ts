@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { ToolErrorCode } from '../../protocol/error-codes.js';
 import type { LlmToolCall, LlmToolSpec } from '../../llm/llm.types.js';
+import { untilAborted } from '../abortable.js';
 import { AGENT_TOOLS } from '../agent.constants.js';
 import { type Tool, ToolError } from './tool.js';
 
@@ -47,7 +48,7 @@ export class ToolRegistry {
     const both = AbortSignal.any([signal, timeout.signal]);
     try {
       // Raced against the signal so a tool that ignores it cannot hold the run.
-      const result = await Promise.race([tool.execute(args.data, both), rejectOnAbort(both)]);
+      const result = await untilAborted(tool.execute(args.data, both), both);
       return { ok: true, args: args.data, result };
     } catch (error) {
       signal.throwIfAborted();
@@ -71,11 +72,4 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; va
   } catch {
     return { ok: false, value: text };
   }
-}
-
-function rejectOnAbort(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(signal.reason as Error);
-    else signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
-  });
 }

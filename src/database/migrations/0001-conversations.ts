@@ -33,6 +33,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('thread_id', 'varchar(36)', (column) => column.notNull().references('threads.id').onDelete('cascade'))
     .addColumn('owner_id', 'varchar(255)', (column) => column.notNull())
     .addColumn('request_id', 'varchar(128)', (column) => column.notNull())
+    .addColumn('instance_id', 'varchar(64)', (column) => column.notNull())
     .addColumn('status', 'varchar(16)', (column) =>
       column.notNull().check(sql`status in ('running', 'completed', 'failed', 'cancelled', 'interrupted')`),
     )
@@ -45,7 +46,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('updated_at', 'bigint', (column) => column.notNull())
     .addColumn('finished_at', 'bigint')
     .execute();
-  await db.schema.createIndex('runs_status_created').on('runs').columns(['status', 'created_at']).execute();
+  await db.schema.createIndex('runs_status_instance').on('runs').columns(['status', 'instance_id']).execute();
 
   await db.schema
     .createTable('run_events')

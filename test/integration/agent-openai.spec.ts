@@ -1,0 +1,438 @@
+import { type AddressInfo, createServer } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import {
+  type FakeOpenAi,
+  type FakeRequest,
+  finishChunk,
+  startFakeOpenAi,
+  textDelta,
+  textStream,
+  toolCallDelta,
+  toolCallStream,
+} from '../support/fake-openai-server.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
+import { signToken } from '../support/tokens.js';
+import type { ReceivedFrame, TestClient } from '../support/ws-client.js';
+
+/** The settings every app here shares: the OpenAI provider, talking to `baseUrl` over real sockets. */
+function openAiEnv(baseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { LLM_PROVIDER: 'openai', LLM_BASE_URL: baseUrl, LLM_MODEL: 'test-model', ...extra };
+}
+
+/** A loopback port nothing listens on: bound by the OS, then released. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+  return port;
+}
+
+async function connect(app: TestApp, sub = 'alice'): Promise<TestClient> {
+  const client = app.connect({ token: signToken({ sub }) });
+  await client.waitFor('connection_established');
+  return client;
+}
+
+/** Sends an agent request and resolves with every frame of its run, once the run has ended. */
+async function run(client: TestClient, requestId: string, message: string): Promise<ReceivedFrame[]> {
+  client.send('agent_request', { requestId, message });
+  const end = await client.runEnd(requestId);
+  return client.runFrames(end.data.runId);
+}
+
+function names(frames: readonly ReceivedFrame[]): string[] {
+  return frames.map((frame) => frame.event);
+}
+
+function only(frames: readonly ReceivedFrame[], event: string): Record<string, unknown>[] {
+  return frames.filter((frame) => frame.event === event).map((frame) => frame.data);
+}
+
+function deltaTexts(frames: readonly ReceivedFrame[]): unknown[] {
+  return only(frames, 'agent_message_delta').map((data) => data.text);
+}
+
+/** `/health/ready`: its status and the `llm` entry of the Terminus body. */
+async function probeReady(app: TestApp): Promise<{ status: number; llm: Record<string, unknown> }> {
+  const response = await fetch(`${app.url}/health/ready`);
+  const body = (await response.json()) as { details: Record<string, Record<string, unknown>> };
+  return { status: response.status, llm: body.details.llm };
+}
+
+async function threadHistory(client: TestClient, requestId: string, threadId: unknown): Promise<any[]> {
+  client.send('thread_history', { requestId, threadId });
+  const result = await client.waitFor('thread_history_result', (data) => data.requestId === requestId);
+  return result.data.messages as any[];
+}
+
+/** The tool messages of a request body, with their JSON content parsed. */
+function toolMessages(request: FakeRequest): Array<{ tool_call_id: string; content: any }> {
+  return (request.body.messages as any[])
+    .filter((message) => message.role === 'tool')
+    .map((message) => ({ tool_call_id: message.tool_call_id, content: JSON.parse(message.content as string) }));
+}
+
+describe('agent runs with LLM_PROVIDER=openai when nothing listens at LLM_BASE_URL', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    const port = await closedPort();
+    // `ready: true` is itself the first assertion: startTestApp rejects if readiness does not come.
+    app = await startTestApp({
+      ready: true,
+      env: openAiEnv(`http://127.0.0.1:${port}/v1`, { LLM_MAX_RETRIES: '0', LLM_TIMEOUT_MS: '2000' }),
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('becomes ready without reaching the provider, and /health/ready answers 200 with an llm entry that is not degraded', async () => {
+    expect(app.readiness.snapshot.phase).toBe('ready');
+    const ready = await probeReady(app);
+    expect(ready.status).toBe(200);
+    expect(ready.llm).toMatchObject({ status: 'up', provider: 'openai' });
+    expect(ready.llm).not.toHaveProperty('degraded');
+  });
+
+  it('ends a run with retryable LLM_UNAVAILABLE, stays ready with llm marked degraded, and keeps the user message without an answer', async () => {
+    const alice = await connect(app);
+
+    const frames = await run(alice, 'unreachable', 'Is anyone there?');
+
+    expect(names(frames)).toEqual(['agent_started', 'agent_thinking', 'agent_error']);
+    const error = frames.at(-1)?.data;
+    expect(error).toMatchObject({ code: 'LLM_UNAVAILABLE', retryable: true, requestId: 'unreachable' });
+    expect(error?.message).toMatch(/unreachable/);
+
+    const ready = await probeReady(app);
+    expect(ready.status).toBe(200);
+    expect(ready.llm).toMatchObject({ status: 'up', provider: 'openai', degraded: true });
+    expect(ready.llm.providerError).toEqual(expect.stringMatching(/unreachable/));
+
+    const threadId = frames[0]?.data.threadId;
+    const messages = await threadHistory(alice, 'history', threadId);
+    expect(messages).toEqual([
+      expect.objectContaining({ role: 'user', content: 'Is anyone there?', runId: frames[0]?.data.runId, threadId }),
+    ]);
+  });
+});
+
+describe('agent runs with LLM_PROVIDER=openai against an OpenAI-compatible server', () => {
+  let fake: FakeOpenAi;
+  let app: TestApp;
+  /** Index of the first request the current test makes to the fake (the fake is shared). */
+  let first: number;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    app = await startTestApp({ ready: true, env: openAiEnv(fake.url, { LLM_MAX_RETRIES: '1' }) });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await fake.close();
+  });
+
+  beforeEach(() => {
+    first = fake.requests.length;
+  });
+
+  it('streams the deltas in order and completes with their concatenation and the usage the server reported', async () => {
+    fake.script(textStream(['Hel', 'lo', ', world'], { prompt_tokens: 12, completion_tokens: 3 }));
+    const alice = await connect(app);
+
+    const frames = await run(alice, 'text', 'Say hello');
+
+    expect(names(frames)).toEqual([
+      'agent_started',
+      'agent_thinking',
+      'agent_message_delta',
+      'agent_message_delta',
+      'agent_message_delta',
+      'agent_completed',
+    ]);
+    expect(frames[1]?.data.step).toBe(1);
+    expect(deltaTexts(frames)).toEqual(['Hel', 'lo', ', world']);
+    expect(frames.at(-1)?.data).toMatchObject({
+      message: { role: 'assistant', content: 'Hello, world' },
+      usage: { promptTokens: 12, completionTokens: 3 },
+    });
+  });
+
+  it('asks the server for a stream from LLM_MODEL, with the user message last and both tools offered', async () => {
+    fake.script(textStream(['ok']));
+    const alice = await connect(app);
+
+    await run(alice, 'request-shape', 'What can you do?');
+
+    expect(fake.requests).toHaveLength(first + 1);
+    const { body } = await fake.received(first);
+    expect(body).toMatchObject({ model: 'test-model', stream: true });
+    expect((body.messages as any[]).at(-1)).toEqual({ role: 'user', content: 'What can you do?' });
+    const tools = (body.tools as any[]).map((tool) => tool.function.name as string);
+    expect(tools.sort()).toEqual(['calculator', 'current_time']);
+  });
+
+  it('runs a tool call streamed in fragments, then streams the answer of the second step, and sums the usage', async () => {
+    fake.script(
+      toolCallStream({
+        id: 'call_calc',
+        name: 'calculator',
+        argumentFragments: ['{"expre', 'ssion": "6', '*7"}'],
+        usage: { prompt_tokens: 20, completion_tokens: 8 },
+      }),
+      textStream(['It is ', '42.'], { prompt_tokens: 35, completion_tokens: 4 }),
+    );
+    const alice = await connect(app);
+
+    const frames = await run(alice, 'tool', 'What is 6 times 7?');
+
+    expect(names(frames)).toEqual([
+      'agent_started',
+      'agent_thinking',
+      'tool_executing',
+      'tool_completed',
+      'agent_thinking',
+      'agent_message_delta',
+      'agent_message_delta',
+      'agent_completed',
+    ]);
+    expect(only(frames, 'agent_thinking').map((data) => data.step)).toEqual([1, 2]);
+    expect(only(frames, 'tool_executing')[0]).toMatchObject({
+      callId: 'call_calc',
+      tool: 'calculator',
+      args: { expression: '6*7' },
+    });
+    expect(only(frames, 'tool_completed')[0]).toMatchObject({
+      callId: 'call_calc',
+      tool: 'calculator',
+      result: { expression: '6*7', result: 42 },
+    });
+    expect(deltaTexts(frames)).toEqual(['It is ', '42.']);
+    expect(frames.at(-1)?.data).toMatchObject({
+      message: { content: 'It is 42.' },
+      usage: { promptTokens: 55, completionTokens: 12 },
+    });
+
+    expect(fake.requests).toHaveLength(first + 2);
+    const second = await fake.received(first + 1);
+    const messages = second.body.messages as any[];
+    expect(messages.slice(-3)).toEqual([
+      { role: 'user', content: 'What is 6 times 7?' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          {
+            id: 'call_calc',
+            type: 'function',
+            function: { name: 'calculator', arguments: '{"expression": "6*7"}' },
+          },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'call_calc', content: expect.stringContaining('42') },
+    ]);
+  });
+
+  it('reports unparseable tool arguments as tool_failed INVALID_TOOL_ARGUMENTS, tells the model, and completes with its next answer', async () => {
+    fake.script(
+      toolCallStream({ id: 'call_bad', name: 'calculator', argumentFragments: ['{not', ' json'] }),
+      textStream(['Sorry, ', 'let me retry.']),
+    );
+    const alice = await connect(app);
+
+    const frames = await run(alice, 'garbage', 'Compute something');
+
+    expect(names(frames)).toEqual([
+      'agent_started',
+      'agent_thinking',
+      'tool_executing',
+      'tool_failed',
+      'agent_thinking',
+      'agent_message_delta',
+      'agent_message_delta',
+      'agent_completed',
+    ]);
+    expect(only(frames, 'tool_executing')[0]).toMatchObject({ callId: 'call_bad', args: '{not json' });
+    expect(only(frames, 'tool_failed')[0]).toMatchObject({
+      callId: 'call_bad',
+      tool: 'calculator',
+      error: { code: 'INVALID_TOOL_ARGUMENTS' },
+    });
+    expect(frames.at(-1)?.data).toMatchObject({ message: { content: 'Sorry, let me retry.' } });
+
+    expect(toolMessages(await fake.received(first + 1))).toEqual([
+      { tool_call_id: 'call_bad', content: { error: expect.objectContaining({ code: 'INVALID_TOOL_ARGUMENTS' }) } },
+    ]);
+  });
+
+  it('fails a wrongly typed argument naming the field and an unknown tool as UNKNOWN_TOOL, and feeds both errors back', async () => {
+    fake.script(
+      {
+        kind: 'stream',
+        chunks: [
+          toolCallDelta({ index: 0, id: 'call_type', name: 'calculator', arguments: '{"expression": ' }),
+          toolCallDelta({ index: 1, id: 'call_ghost', name: 'weather', arguments: '{"city": "Oslo"}' }),
+          toolCallDelta({ index: 0, arguments: '42}' }),
+          finishChunk('tool_calls'),
+        ],
+      },
+      textStream(['Done.']),
+    );
+    const alice = await connect(app);
+
+    const frames = await run(alice, 'bad-calls', 'Two things, please');
+
+    expect(names(frames)).toEqual([
+      'agent_started',
+      'agent_thinking',
+      'tool_executing',
+      'tool_failed',
+      'tool_executing',
+      'tool_failed',
+      'agent_thinking',
+      'agent_message_delta',
+      'agent_completed',
+    ]);
+    const [wrongType, unknown] = only(frames, 'tool_failed') as Array<{
+      callId: string;
+      tool: string;
+      error: { code: string; message: string };
+    }>;
+    expect(wrongType).toMatchObject({
+      callId: 'call_type',
+      tool: 'calculator',
+      error: { code: 'INVALID_TOOL_ARGUMENTS' },
+    });
+    expect(wrongType?.error.message).toContain('expression');
+    expect(unknown).toMatchObject({ callId: 'call_ghost', tool: 'weather', error: { code: 'UNKNOWN_TOOL' } });
+    expect(unknown?.error.message).toContain('weather');
+
+    expect(toolMessages(await fake.received(first + 1))).toEqual([
+      { tool_call_id: 'call_type', content: { error: wrongType?.error } },
+      { tool_call_id: 'call_ghost', content: { error: unknown?.error } },
+    ]);
+  });
+
+  it('completes a run after a 429 because the SDK retries it, without marking the provider degraded', async () => {
+    fake.script({ kind: 'status', status: 429 }, textStream(['after ', 'the wait']));
+    const alice = await connect(app);
+
+    const frames = await run(alice, 'rate-limited', 'Hello?');
+
+    expect(frames.at(-1)?.event).toBe('agent_completed');
+    expect(frames.at(-1)?.data).toMatchObject({ message: { content: 'after the wait' } });
+    expect(fake.requests).toHaveLength(first + 2);
+    expect((await fake.received(first + 1)).headers['x-stainless-retry-count']).toBe('1');
+    expect((await probeReady(app)).llm).not.toHaveProperty('degraded');
+  });
+
+  it('ends with LLM_UNAVAILABLE after the deltas that arrived before a mid-stream error, shows llm degraded while staying ready, and clears it on the next good run', async () => {
+    fake.script({
+      kind: 'error-mid-stream',
+      chunks: [textDelta('Hel'), textDelta('lo')],
+      error: { message: 'The server had an error while processing your request.', type: 'server_error', code: null },
+    });
+    const alice = await connect(app);
+
+    const broken = await run(alice, 'mid-stream', 'Say hello');
+
+    expect(names(broken)).toEqual([
+      'agent_started',
+      'agent_thinking',
+      'agent_message_delta',
+      'agent_message_delta',
+      'agent_error',
+    ]);
+    expect(deltaTexts(broken)).toEqual(['Hel', 'lo']);
+    expect(broken.at(-1)?.data).toMatchObject({ code: 'LLM_UNAVAILABLE', retryable: true });
+    expect(broken.at(-1)?.data.message).toContain('The server had an error');
+
+    const degraded = await probeReady(app);
+    expect(degraded.status).toBe(200);
+    expect(degraded.llm).toMatchObject({ status: 'up', degraded: true });
+    expect(degraded.llm.providerError).toEqual(expect.stringContaining('The server had an error'));
+
+    fake.script(textStream(['back']));
+    const recovered = await run(alice, 'after-error', 'Again');
+
+    expect(recovered.at(-1)?.event).toBe('agent_completed');
+    const ready = await probeReady(app);
+    expect(ready.status).toBe(200);
+    expect(ready.llm).toMatchObject({ status: 'up', provider: 'openai' });
+    expect(ready.llm).not.toHaveProperty('degraded');
+    expect(ready.llm).not.toHaveProperty('providerError');
+  });
+});
+
+describe('agent runs with LLM_PROVIDER=openai and LLM_TIMEOUT_MS=300 when the stream stalls', () => {
+  let fake: FakeOpenAi;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    app = await startTestApp({
+      ready: true,
+      env: openAiEnv(fake.url, { LLM_TIMEOUT_MS: '300', LLM_MAX_RETRIES: '0' }),
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await fake.close();
+  });
+
+  it('ends the run with LLM_UNAVAILABLE naming the stall, and closes the stalled request', async () => {
+    fake.script({ kind: 'stall', chunks: [textDelta('Hel')] });
+    const alice = await connect(app);
+
+    const frames = await run(alice, 'stall', 'Say hello slowly');
+
+    expect(deltaTexts(frames)).toEqual(['Hel']);
+    expect(frames.at(-1)?.event).toBe('agent_error');
+    expect(frames.at(-1)?.data).toMatchObject({ code: 'LLM_UNAVAILABLE', retryable: true });
+    expect(frames.at(-1)?.data.message).toMatch(/stalled.*300 ms/);
+    await expect((await fake.received(0)).closed).resolves.toEqual({ completed: false });
+  });
+});
+
+describe('agent runs with LLM_PROVIDER=openai and AGENT_MAX_STEPS=2 when the model keeps calling tools', () => {
+  let fake: FakeOpenAi;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    app = await startTestApp({ ready: true, env: openAiEnv(fake.url, { AGENT_MAX_STEPS: '2' }) });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await fake.close();
+  });
+
+  it('runs the tools of both steps, then ends with STEP_LIMIT_REACHED (not retryable) without a third model call', async () => {
+    const again = (id: string) =>
+      toolCallStream({ id, name: 'calculator', argumentFragments: ['{"expression": "1+1"}'] });
+    fake.script(again('call_1'), again('call_2'), again('call_3'));
+    const alice = await connect(app);
+
+    const frames = await run(alice, 'loop', 'Keep calculating');
+
+    expect(names(frames)).toEqual([
+      'agent_started',
+      'agent_thinking',
+      'tool_executing',
+      'tool_completed',
+      'agent_thinking',
+      'tool_executing',
+      'tool_completed',
+      'agent_error',
+    ]);
+    expect(only(frames, 'agent_thinking').map((data) => data.step)).toEqual([1, 2]);
+    expect(frames.at(-1)?.data).toMatchObject({ code: 'STEP_LIMIT_REACHED', retryable: false });
+    expect(fake.requests).toHaveLength(2);
+  });
+});

@@ -1,0 +1,296 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { DatabaseService } from '../../src/database/database.service.js';
+import { newId } from '../../src/database/ids.js';
+import { LLM_PROVIDER } from '../../src/llm/llm.constants.js';
+import { RunJournal } from '../../src/threads/run-journal.service.js';
+import { ThreadsService } from '../../src/threads/threads.service.js';
+import type { Message, Thread } from '../../src/threads/thread.types.js';
+import { createTestDatabase, ENGINES, POSTGRES_SKIP_REASON, type TestDatabase } from '../support/databases.js';
+import { ScriptedModel } from '../support/scripted-model.js';
+import { startTestApp, type TestApp, type TestAppOptions } from '../support/test-app.js';
+import { signToken } from '../support/tokens.js';
+
+/**
+ * One contract, every engine: what the service promises about storage must hold on SQLite and on
+ * PostgreSQL alike. Each test gets a fresh database (a temporary file, or a new schema).
+ */
+for (const { engine, available } of ENGINES) {
+  if (!available) {
+    describe(`storage contract on ${engine}`, () => {
+      it.skip(POSTGRES_SKIP_REASON, () => {});
+    });
+    continue;
+  }
+
+  describe(`storage contract on ${engine}`, () => {
+    let db: TestDatabase;
+    const apps: TestApp[] = [];
+
+    async function boot(options: TestAppOptions = {}): Promise<TestApp> {
+      const app = await startTestApp({ ready: true, ...options, env: { ...db.env, ...options.env } });
+      apps.push(app);
+      return app;
+    }
+
+    async function stop(app: TestApp): Promise<void> {
+      apps.splice(apps.indexOf(app), 1);
+      await app.close();
+    }
+
+    function seed(owner: string, text: string, thread?: Thread): { thread: Thread; message: Message; runId: string } {
+      const now = new Date();
+      const target = thread ?? { id: newId(), ownerId: owner, title: text, createdAt: now, updatedAt: now };
+      const runId = newId();
+      const message: Message = { id: newId(), threadId: target.id, role: 'user', content: text, runId, createdAt: now };
+      return { thread: target, message, runId };
+    }
+
+    beforeEach(async () => {
+      db = await createTestDatabase(engine);
+    });
+
+    afterEach(async () => {
+      await Promise.all(apps.splice(0).map((app) => app.close()));
+      await db.drop();
+    });
+
+    it('creates the schema on first start and keeps every thread and message across a restart', async () => {
+      const first = await boot();
+      expect(first.logs.messages('log').some((line) => line.includes('migration 0001-conversations applied'))).toBe(
+        true,
+      );
+      const alice = first.connect({ token: signToken({ sub: 'alice' }) });
+      await alice.waitFor('connection_established');
+      alice.send('agent_request', { requestId: 'r1', message: 'Persist me 🙂 — ünïcødé' });
+      const end = await alice.runEnd('r1');
+      expect(end.event).toBe('agent_completed');
+      await stop(first);
+
+      const second = await boot();
+      expect(second.logs.messages('log').some((line) => line.includes('applied'))).toBe(false);
+      const threads = second.app.get(ThreadsService);
+      const list = await threads.listThreads('alice', 10);
+      expect(list.items.map((thread) => thread.title)).toEqual(['Persist me 🙂 — ünïcødé']);
+      const history = await threads.history('alice', end.data.threadId as string, 10);
+      expect(history.items.map((message) => [message.role, message.content])).toEqual([
+        ['user', 'Persist me 🙂 — ünïcødé'],
+        ['assistant', (end.data.message as { content: string }).content],
+      ]);
+      const stored = await threads.runEventsAfter(end.data.runId as string, 0);
+      expect(stored.map((event) => event.seq)).toEqual(stored.map((_, index) => index + 1));
+      expect(stored.at(-1)?.data).toEqual(end.data);
+    });
+
+    it('lets replicas that start together on one database run each migration exactly once', async () => {
+      const replicas = await Promise.all([boot(), boot(), boot()]);
+      const applied = replicas.flatMap((replica) =>
+        replica.logs.messages('log').filter((line) => line.includes('migration 0001-conversations applied')),
+      );
+      expect(applied).toHaveLength(1);
+      // Each replica reads what another wrote: they share one schema.
+      const { thread, message, runId } = seed('alice', 'shared');
+      await replicas[0]?.app.get(RunJournal).begin({
+        newThread: thread,
+        threadId: thread.id,
+        runId,
+        ownerId: 'alice',
+        requestId: 'q',
+        userMessage: message,
+        events: [],
+      });
+      const seen = await replicas[2]?.app.get(ThreadsService).listThreads('alice', 10);
+      expect(seen?.items.map((item) => item.id)).toEqual([thread.id]);
+    });
+
+    it('marks the runs of a process that died as interrupted at start-up, and resume tells the client', async () => {
+      const first = await boot();
+      const dead = seed('alice', 'the process running this died');
+      const { db: database } = first.app.get(DatabaseService);
+      await first.app.get(RunJournal).begin({
+        newThread: dead.thread,
+        threadId: dead.thread.id,
+        runId: dead.runId,
+        ownerId: 'alice',
+        requestId: 'a',
+        userMessage: dead.message,
+        events: [],
+      });
+      // As if another process (now gone: nobody holds its instance lock) had been running it.
+      await database
+        .updateTable('runs')
+        .set({ instance_id: 'a-process-that-died' })
+        .where('id', '=', dead.runId)
+        .execute();
+      const live = seed('alice', 'the first instance is still running this');
+      await first.app.get(RunJournal).begin({
+        newThread: live.thread,
+        threadId: live.thread.id,
+        runId: live.runId,
+        ownerId: 'alice',
+        requestId: 'b',
+        userMessage: live.message,
+        events: [],
+      });
+
+      // A second instance starting while the first still lives (replicas on PostgreSQL; a second
+      // process on the same SQLite file is unsupported, and there the first's runs count as dead).
+      const second = await boot();
+      const threads = second.app.get(ThreadsService);
+      expect(await threads.findRun('alice', dead.runId)).toMatchObject({
+        status: 'interrupted',
+        error: { code: 'RUN_INTERRUPTED' },
+      });
+      expect((await threads.findRun('alice', live.runId)).status).toBe(
+        engine === 'postgres' ? 'running' : 'interrupted',
+      );
+
+      const alice = second.connect({ token: signToken({ sub: 'alice' }) });
+      await alice.waitFor('connection_established');
+      alice.send('resume', { requestId: 'back', runId: dead.runId, afterSeq: 0 });
+      const resumed = await alice.waitFor('resumed', (data) => data.requestId === 'back');
+      expect(resumed.data).toMatchObject({
+        recovered: false,
+        status: 'interrupted',
+        replayed: 0,
+        error: { code: 'RUN_INTERRUPTED' },
+      });
+    });
+
+    it('interrupts the runs still executing when the service shuts down, and says so to their clients', async () => {
+      const model = new ScriptedModel();
+      const first = await boot({ override: (builder) => builder.overrideProvider(LLM_PROVIDER).useValue(model) });
+      const alice = first.connect({ token: signToken({ sub: 'alice' }) });
+      await alice.waitFor('connection_established');
+      alice.send('agent_request', { requestId: 'r1', message: 'long job' });
+      const started = await alice.waitFor('agent_started');
+      (await model.nextCall()).text('half an ans');
+      await alice.waitFor('agent_message_delta');
+      const end = alice.runEnd('r1');
+      // Nest's own shutdown, with the client still connected (TestApp.close would disconnect it first).
+      apps.splice(apps.indexOf(first), 1);
+      await first.app.close();
+      expect((await end).data).toMatchObject({ code: 'RUN_INTERRUPTED', retryable: true });
+      await alice.close();
+
+      const second = await boot();
+      const run = await second.app.get(ThreadsService).findRun('alice', started.data.runId as string);
+      expect(run.status).toBe('interrupted');
+    });
+
+    it('leaves no half-written rows when a transaction fails', async () => {
+      const app = await boot();
+      const journal = app.app.get(RunJournal);
+      const threads = app.app.get(ThreadsService);
+      const bad = seed('alice', 'doomed');
+      // The role check constraint rejects the message after the thread and run rows were written.
+      const invalid = { ...bad.message, role: 'system' } as unknown as Message;
+      await expect(
+        journal.begin({
+          newThread: bad.thread,
+          threadId: bad.thread.id,
+          runId: bad.runId,
+          ownerId: 'alice',
+          requestId: 'x',
+          userMessage: invalid,
+          events: [],
+        }),
+      ).rejects.toThrow();
+      expect((await threads.listThreads('alice', 10)).items).toEqual([]);
+      await expect(threads.findRun('alice', bad.runId)).rejects.toMatchObject({ code: 'RUN_NOT_FOUND' });
+
+      const good = seed('alice', 'fine');
+      await journal.begin({
+        newThread: good.thread,
+        threadId: good.thread.id,
+        runId: good.runId,
+        ownerId: 'alice',
+        requestId: 'y',
+        userMessage: good.message,
+        events: [],
+      });
+      // The answer reuses the user message's id: its insert fails, so the run must stay unfinished.
+      const clash: Message = { ...good.message, role: 'assistant', content: 'answer' };
+      const event = { runId: good.runId, seq: 1, event: 'agent_completed', data: { seq: 1 } };
+      await expect(
+        journal.end({
+          runId: good.runId,
+          threadId: good.thread.id,
+          outcome: { status: 'completed', at: new Date() },
+          assistantMessage: clash,
+          events: [event],
+        }),
+      ).rejects.toThrow();
+      expect((await threads.findRun('alice', good.runId)).status).toBe('running');
+      expect(await threads.runEventsAfter(good.runId, 0)).toEqual([]);
+      expect((await threads.history('alice', good.thread.id, 10)).items.map((message) => message.role)).toEqual([
+        'user',
+      ]);
+    });
+
+    it('pages threads newest-active first and history backwards, each owner seeing only their own', async () => {
+      const app = await boot();
+      const journal = app.app.get(RunJournal);
+      const threads = app.app.get(ThreadsService);
+      const made: Thread[] = [];
+      for (let index = 0; index < 5; index += 1) {
+        const { thread, message, runId } = seed('alice', `thread ${index}`);
+        await journal.begin({
+          newThread: thread,
+          threadId: thread.id,
+          runId,
+          ownerId: 'alice',
+          requestId: `r${index}`,
+          userMessage: message,
+          events: [],
+        });
+        made.push(thread);
+      }
+      const other = seed('bob', 'bob only');
+      await journal.begin({
+        newThread: other.thread,
+        threadId: other.thread.id,
+        runId: other.runId,
+        ownerId: 'bob',
+        requestId: 'b',
+        userMessage: other.message,
+        events: [],
+      });
+
+      const titles: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await threads.listThreads('alice', 2, cursor);
+        titles.push(...page.items.map((thread) => thread.title));
+        cursor = page.next;
+      } while (cursor !== undefined);
+      expect(new Set(titles)).toEqual(new Set(made.map((thread) => thread.title)));
+      expect(titles).toHaveLength(5);
+
+      const target = made[0];
+      if (target === undefined) throw new Error('no thread');
+      for (let index = 0; index < 4; index += 1) {
+        const { message, runId } = seed('alice', `follow-up ${index}`, target);
+        await journal.begin({
+          threadId: target.id,
+          runId,
+          ownerId: 'alice',
+          requestId: `f${index}`,
+          userMessage: message,
+          events: [],
+        });
+      }
+      const pages: string[][] = [];
+      let before: string | undefined;
+      do {
+        const page = await threads.history('alice', target.id, 2, before);
+        pages.unshift(page.items.map((message) => message.content));
+        before = page.next;
+      } while (before !== undefined);
+      expect(pages.flat()).toEqual(['thread 0', 'follow-up 0', 'follow-up 1', 'follow-up 2', 'follow-up 3']);
+      expect((await threads.listThreads('alice', 10)).items[0]?.id).toBe(target.id);
+
+      await expect(threads.history('bob', target.id, 10)).rejects.toMatchObject({ code: 'THREAD_NOT_FOUND' });
+      expect((await threads.listThreads('bob', 10)).items.map((thread) => thread.title)).toEqual(['bob only']);
+    });
+  });
+}
