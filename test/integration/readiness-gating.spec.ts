@@ -28,6 +28,7 @@ describe('readiness gating', () => {
     it('answers live 200 and ready 503 with one entry per dependency while starting, then ready 200', async () => {
       app = await startTestApp({ gated: ['llm'] });
       await app.gates.reached('llm');
+      await app.dependencyReady('threads');
 
       const live = await getJson(app, '/health/live');
       expect(live).toMatchObject({ status: 200, body: { status: 'ok' } });
@@ -196,6 +197,7 @@ describe('readiness gating', () => {
       const client = app.connect({ token });
       await client.opened;
       await app.gates.reached('llm');
+      await app.dependencyReady('threads');
       app.gates.fail('llm', new FatalInitError('bad model'));
       const close = await client.closed;
       expect(close.code).toBe(1013);

@@ -45,6 +45,8 @@ export class ServerProcess {
         HOST: '127.0.0.1',
         PORT: String(port),
         LOG_FORMAT: 'json',
+        // Tests that care about persistence pass their own database; the rest leave nothing behind.
+        DATABASE_URL: 'sqlite::memory:',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -79,6 +81,11 @@ export class ServerProcess {
     const seen = this.output.find(match);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve) => this.lineWaiters.push({ match, resolve }));
+  }
+
+  /** Resolves once readiness logged the phase `ready`. */
+  ready(): Promise<string> {
+    return this.waitForLine((line) => line.includes('phase: starting → ready'));
   }
 
   async stop(): Promise<Exit> {

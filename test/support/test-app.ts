@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { Test, type TestingModuleBuilder } from '@nestjs/testing';
+import { filter, firstValueFrom } from 'rxjs';
 import { AppModule } from '../../src/app.module.js';
 import { configureApp } from '../../src/app.setup.js';
 import type { AppDependency } from '../../src/app.dependencies.js';
@@ -8,6 +9,7 @@ import { loadConfig } from '../../src/config/load-config.js';
 import { ReadinessService } from '../../src/readiness/readiness.service.js';
 import { ReadinessGates } from '../../src/readiness/testing/readiness-gates.js';
 import { CaptureLogger } from './capture-logger.js';
+import { createTestDatabase, type TestDatabase } from './databases.js';
 import { TEST_JWT_SECRET } from './tokens.js';
 import { TestClient, type ConnectOptions } from './ws-client.js';
 
@@ -30,6 +32,8 @@ export interface TestApp {
   readonly gates: ReadinessGates;
   readonly logs: CaptureLogger;
   connect(options?: ConnectOptions): TestClient;
+  /** Resolves once the dependency is ready (how long the database takes depends on the engine). */
+  dependencyReady(name: AppDependency): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,12 +42,19 @@ export interface TestApp {
  * listening on a free loopback port.
  */
 export async function startTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  // TEST_DATABASE_ENGINE=postgres runs every such app on its own PostgreSQL schema (CI does, to run
+  // the whole integration suite on both engines); otherwise an in-memory SQLite database.
+  const database: TestDatabase | undefined =
+    options.env?.DATABASE_URL === undefined && process.env.TEST_DATABASE_ENGINE === 'postgres'
+      ? await createTestDatabase('postgres')
+      : undefined;
   const { config } = loadConfig({
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
     PORT: '0',
     JWT_SECRET: TEST_JWT_SECRET,
     DATABASE_URL: 'sqlite::memory:',
+    ...database?.env,
     ...options.env,
   });
   const gates = new ReadinessGates(options.gated ?? []);
@@ -65,6 +76,13 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     readiness,
     gates,
     logs,
+    async dependencyReady(name: AppDependency): Promise<void> {
+      await firstValueFrom(
+        readiness.snapshot$.pipe(
+          filter((snapshot) => snapshot.dependencies.some((dep) => dep.name === name && dep.state === 'ready')),
+        ),
+      );
+    },
     connect(connectOptions?: ConnectOptions): TestClient {
       const client = new TestClient(url, connectOptions);
       clients.push(client);
@@ -73,6 +91,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     async close(): Promise<void> {
       await Promise.all(clients.map((client) => client.close()));
       await app.close();
+      await database?.drop();
     },
   };
 }

@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { createTestDatabase, ENGINES, POSTGRES_SKIP_REASON, type TestDatabase } from '../support/databases.js';
+import { ServerProcess } from '../support/server-process.js';
+import { signToken, TEST_JWT_SECRET } from '../support/tokens.js';
+import { TestClient } from '../support/ws-client.js';
+
+/**
+ * The server process is killed (SIGKILL: no shutdown hook runs) in the middle of a run and a new
+ * one starts on the same database, as an orchestrator does. What the client sees must be exact.
+ */
+for (const { engine, available } of ENGINES) {
+  if (!available) {
+    describe(`restart in the middle of a run on ${engine}`, () => {
+      it.skip(POSTGRES_SKIP_REASON, () => {});
+    });
+    continue;
+  }
+
+  describe(`restart in the middle of a run on ${engine}`, () => {
+    let db: TestDatabase | undefined;
+    const servers: ServerProcess[] = [];
+    const clients: TestClient[] = [];
+
+    afterEach(async () => {
+      await Promise.all(clients.splice(0).map((client) => client.close()));
+      await Promise.all(servers.splice(0).map((server) => server.stop()));
+      await db?.drop();
+    });
+
+    async function boot(): Promise<ServerProcess> {
+      const server = await ServerProcess.start({
+        ...db?.env,
+        JWT_SECRET: TEST_JWT_SECRET,
+        LOCAL_LLM_TOKEN_DELAY_MS: '25',
+      });
+      servers.push(server);
+      await server.ready();
+      return server;
+    }
+
+    async function connect(server: ServerProcess): Promise<TestClient> {
+      const client = new TestClient(server.url, { token: signToken({ sub: 'alice' }) });
+      clients.push(client);
+      await client.waitFor('connection_established');
+      return client;
+    }
+
+    it('keeps the user message, marks the run interrupted and tells a resuming client so; resending works', async () => {
+      db = await createTestDatabase(engine);
+      const first = await boot();
+      const before = await connect(first);
+      const message = 'Tell me a long story about readiness probes, in many words please';
+      before.send('agent_request', { requestId: 'story', message });
+      const started = await before.waitFor('agent_started');
+      const runId = started.data.runId;
+      const threadId = started.data.threadId;
+      await before.waitFor('agent_message_delta', (data) => data.seq === 5);
+
+      await first.stop();
+      expect((await before.closed).code).toBe(1006);
+      const lastSeen = Math.max(...before.runFrames(runId).map((frame) => Number(frame.data.seq)));
+
+      const second = await boot();
+      const after = await connect(second);
+      after.send('resume', { requestId: 'back', runId, afterSeq: lastSeen });
+      const resumed = await after.waitFor('resumed', (data) => data.requestId === 'back');
+      expect(resumed.data).toEqual({
+        requestId: 'back',
+        runId,
+        threadId,
+        recovered: false,
+        status: 'interrupted',
+        replayed: 0,
+        error: { code: 'RUN_INTERRUPTED', message: expect.any(String) },
+      });
+
+      after.send('thread_history', { requestId: 'h', threadId });
+      const history = await after.waitFor('thread_history_result', (data) => data.requestId === 'h');
+      expect(
+        (history.data.messages as Array<{ role: string; content: string }>).map((m) => [m.role, m.content]),
+      ).toEqual([['user', message]]);
+
+      after.send('agent_request', { requestId: 'again', message, threadId });
+      const end = await after.runEnd('again');
+      expect(end.event).toBe('agent_completed');
+      expect(end.data.threadId).toBe(threadId);
+    });
+  });
+}
