@@ -24,6 +24,9 @@ const common = {
 
 /** @type {import('jest').Config} */
 export default {
+  // Integration and e2e tests boot whole applications; on a loaded 2-core machine (CI runs the
+  // PostgreSQL suites beside the others) 5 s is too tight, and a hang is still caught.
+  testTimeout: 20_000,
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },

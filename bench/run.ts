@@ -3,6 +3,8 @@
  * Timing goals live here, never in the tests.
  */
 import { cpus } from 'node:os';
+import { ENGINES } from '../test/support/databases.js';
+import { measureRunLatency, type RunLatency } from './agent-runs.js';
 import { measureRelease, measureStartup } from './startup.js';
 
 const quick = process.argv.includes('--quick');
@@ -24,6 +26,12 @@ for (let index = 0; index < rounds; index += 1)
 const releases = [];
 for (let index = 0; index < (quick ? 1 : 3); index += 1) releases.push(await measureRelease(quick ? 200 : 1_000));
 
+// PostgreSQL is measured when TEST_DATABASE_URL points at a server (as in CI).
+const runLatency: RunLatency[] = [];
+for (const { engine, available } of ENGINES) {
+  if (available) runLatency.push(await measureRunLatency(engine, quick ? 200 : 1_000));
+}
+
 const summary = {
   machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
   startup: {
@@ -38,5 +46,6 @@ const summary = {
     liveMs: { median: round(median(slowModel.map((s) => s.liveMs))), all: slowModel.map((s) => round(s.liveMs)) },
   },
   release: releases.map((r) => ({ held: r.held, spreadMs: round(r.spreadMs) })),
+  agentRunLatency: runLatency,
 };
 process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
@@ -21,14 +21,16 @@ export function engineOf(url: string): DatabaseEngine {
  * Opens the configured database. Nothing here touches the network: a PostgreSQL pool connects on
  * first use, so an unreachable server surfaces in the first query (and is retried by readiness).
  */
-export function connect(config: AppConfig['database'], onPoolError: (error: Error) => void): Connection {
+export async function connect(config: AppConfig['database'], onPoolError: (error: Error) => void): Promise<Connection> {
   return engineOf(config.url) === 'sqlite'
-    ? { engine: 'sqlite', db: openSqlite(config.url.slice('sqlite:'.length)) }
+    ? { engine: 'sqlite', db: await openSqlite(config.url.slice('sqlite:'.length)) }
     : { engine: 'postgres', db: openPostgres(config, onPoolError) };
 }
 
-function openSqlite(path: string): Database {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+async function openSqlite(path: string): Promise<Database> {
+  // Asynchronous on purpose: a bad path must never block the event loop (Node's recursive
+  // mkdirSync spins forever under /proc, for one), or the start-up deadline could not fire.
+  if (path !== ':memory:') await mkdir(dirname(path), { recursive: true });
   const database = new SQLite(path);
   // WAL lets readers run beside the single writer; NORMAL sync is durable at every checkpoint and
   // never corrupts on power loss in WAL mode.

@@ -34,7 +34,7 @@ export class DatabaseService implements OnApplicationShutdown {
 
   /** Connects and brings the schema up to date. Safe to call again after a failure. */
   async init(signal: AbortSignal): Promise<void> {
-    this.connection ??= connect(this.config.database, (error) =>
+    this.connection ??= await connect(this.config.database, (error) =>
       this.logger.warn(`idle database connection lost: ${error.message}`),
     );
     const { db } = this.connection;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { AppError } from '../errors/app-error.js';
 import { HTTP_STATUS_OF } from '../errors/http-status.js';
@@ -26,9 +26,6 @@ export class HttpErrorFilter implements ExceptionFilter {
 
   private describe(exception: unknown): [number, ErrorPayload] {
     if (exception instanceof AppError) return [HTTP_STATUS_OF[exception.code], exception.toPayload()];
-    if (exception instanceof HttpException && exception.getStatus() === 404) {
-      return [404, { code: 'BAD_REQUEST', message: 'no such route', retryable: false }];
-    }
     const correlationId = randomUUID();
     const detail = exception instanceof Error ? (exception.stack ?? exception.message) : String(exception);
     this.logger.error(`request failed (correlationId ${correlationId}): ${detail}`);

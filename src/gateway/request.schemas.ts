@@ -14,9 +14,20 @@ const requestId = z.string().min(1, 'must not be empty').max(128, 'must be at mo
 const id = z.string().refine(isId, 'must be a UUID as returned by the server');
 const limit = (max: number) => z.number().int('must be a whole number').min(1).max(max).optional();
 
+/**
+ * What a user may say: non-empty, well-formed Unicode (a lone surrogate cannot be stored as UTF-8)
+ * and no NUL (PostgreSQL text cannot hold it). The length limit is configuration, checked by the
+ * gateway.
+ */
+const userText = z
+  .string()
+  .refine((text) => text.trim().length > 0, 'must not be empty')
+  .refine((text) => text.isWellFormed(), 'must be well-formed Unicode (no lone surrogates)')
+  .refine((text) => !text.includes('\u0000'), 'must not contain NUL characters');
+
 export const agentRequestSchema = z.object({
   requestId,
-  message: z.string().refine((text) => text.trim().length > 0, 'must not be empty'),
+  message: userText,
   threadId: id.optional(),
 }) satisfies z.ZodType<AgentRequest>;
 

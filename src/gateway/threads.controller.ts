@@ -10,7 +10,12 @@ import { HttpErrorFilter } from './http-error.filter.js';
 import { RequestValidationPipe } from './request-validation.pipe.js';
 
 const limit = (max: number, defaultValue: number) =>
-  z.coerce.number().int('must be a whole number').min(1).max(max).default(defaultValue);
+  z
+    .string()
+    .regex(/^\d{1,6}$/u, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().min(1).max(max))
+    .default(defaultValue);
 
 const listQuery = z.object({ limit: limit(100, 20), cursor: z.string().min(1).max(200).optional() });
 const uuid = z.string().refine(isId, 'must be a UUID as returned by the server');

@@ -58,8 +58,15 @@ export class ThreadRepository {
     return rows.map(toThread);
   }
 
+  /** Moves `updated_at` forward to `at`, never back (concurrent runs of a thread commit in any order). */
   async touch(id: string, at: Date, db: Database = this.database.db): Promise<void> {
-    await db.updateTable('threads').set({ updated_at: at.getTime() }).where('id', '=', id).execute();
+    await db
+      .updateTable('threads')
+      .set((eb) => ({
+        updated_at: eb.case().when('updated_at', '<', at.getTime()).then(at.getTime()).else(eb.ref('updated_at')).end(),
+      }))
+      .where('id', '=', id)
+      .execute();
   }
 }
 

@@ -9,23 +9,35 @@ interface ProbeResult {
 }
 
 /** GETs `path` back to back until `stop()` says so; a closed port counts as `refused`. */
-function probeContinuously(server: ServerProcess, path: string): { results: ProbeResult[]; stop: () => Promise<void> } {
+function probeContinuously(
+  server: ServerProcess,
+  path: string,
+): { results: ProbeResult[]; stop: () => Promise<void>; sawStatus: (status: number) => Promise<void> } {
   const results: ProbeResult[] = [];
+  const statusWaiters: Array<{ status: number; resolve: () => void }> = [];
+  const record = (result: ProbeResult): void => {
+    results.push(result);
+    for (const waiter of statusWaiters.filter((candidate) => candidate.status === result.status)) waiter.resolve();
+  };
   let running = true;
   const loop = (async () => {
     while (running) {
       try {
         const response = await fetch(server.url + path);
         await response.arrayBuffer();
-        results.push({ at: server.elapsed(), status: response.status });
+        record({ at: server.elapsed(), status: response.status });
       } catch {
-        results.push({ at: server.elapsed(), status: 'refused' });
+        record({ at: server.elapsed(), status: 'refused' });
         await new Promise((resolve) => setImmediate(resolve));
       }
     }
   })();
   return {
     results,
+    sawStatus: (status) =>
+      results.some((result) => result.status === status)
+        ? Promise.resolve()
+        : new Promise((resolve) => statusWaiters.push({ status, resolve })),
     stop: async () => {
       running = false;
       await loop;
@@ -67,7 +79,7 @@ function stormClient(server: ServerProcess, index: number): Promise<StormOutcome
       socket.on('message', (raw) => {
         const frame = JSON.parse((raw as Buffer).toString()) as StormOutcome['frames'][number];
         frames.push(frame);
-        if (frame.event === 'agent_completed') {
+        if (frame.event === 'agent_completed' || frame.event === 'agent_error') {
           const completedAt = server.elapsed();
           socket.once('close', (code, reason) =>
             resolve({ openedAt, frames, completedAt, close: { code, reason: reason.toString() } }),
@@ -98,7 +110,12 @@ describe('start-up of the real process', () => {
     server = await ServerProcess.start({
       JWT_SECRET: TEST_JWT_SECRET,
       LOCAL_LLM_WARMUP_MS: '2000',
-      WS_READY_WAIT_MS: '1500',
+      // Long enough that clients arriving early are held even on a loaded machine; clients are
+      // refused only if start-up is slower than that.
+      WS_READY_WAIT_MS: '4000',
+      // Admission is under test here, not the run limits: every released request may run.
+      AGENT_MAX_CONCURRENT_RUNS: '500',
+      AGENT_QUEUE_SIZE: '500',
     });
     const live = probeContinuously(server, '/health/live');
     const ready = probeContinuously(server, '/health/ready');
@@ -113,6 +130,9 @@ describe('start-up of the real process', () => {
           }),
       ),
     );
+    // Probe on until readiness was seen, however slow the machine made the start-up.
+    await server.ready();
+    await ready.sawStatus(200);
     await Promise.all([live.stop(), ready.stop()]);
 
     const readyAt = ready.results.find((result) => result.status === 200)?.at ?? Infinity;

@@ -233,6 +233,8 @@ describe('bad requests', () => {
     ['a blank message', { message: '  \n\t ' }, 'message'],
     ['a message over AGENT_MESSAGE_MAX_CHARS', { message: 'x'.repeat(101) }, 'message'],
     ['a message that is not a string', { message: 42 }, 'message'],
+    ['a message with a NUL character', { message: 'a\u0000b' }, 'message'],
+    ['a message with a lone surrogate', { message: 'broken \ud800 pair' }, 'message'],
     ['a malformed threadId', { message: 'hi', threadId: '../../etc/passwd' }, 'threadId'],
   ])('refuses %s with VALIDATION_FAILED naming the field, storing nothing', async (_name, data, field) => {
     const started = await start({ AGENT_MESSAGE_MAX_CHARS: '100' });

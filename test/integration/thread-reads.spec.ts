@@ -191,20 +191,6 @@ describe('thread reads over WebSocket and HTTP', () => {
       expect(httpSecond.status).toBe(200);
       expect(httpSecond.body).toEqual({ threads: second.threads });
     });
-
-    it("never lists another user's threads", async () => {
-      const alice = await connectAs('alice-lists');
-      const bob = await connectAs('bob-lists');
-      const alices = await runAgent(alice.client, 'alice only');
-      const bobs = await runAgent(bob.client, 'bob only');
-
-      const overWs = await listOverWs(bob.client);
-      expect(overWs.threads.map((thread) => thread.id)).toEqual([bobs.threadId]);
-      const overHttp = await get(app, '/threads', bob.token);
-      expect(overHttp.status).toBe(200);
-      expect(overHttp.body.threads.map((thread: WireThread) => thread.id)).toEqual([bobs.threadId]);
-      expect((await listOverWs(alice.client)).threads.map((thread) => thread.id)).toEqual([alices.threadId]);
-    });
   });
 
   describe('thread_history and GET /threads/:threadId/messages', () => {
@@ -302,6 +288,20 @@ describe('thread reads over WebSocket and HTTP', () => {
       // The thread is there all along: only its owner can read it.
       expect((await historyOverWs(alice.client, { threadId })).messages).toHaveLength(2);
     });
+
+    it("never lists another user's threads", async () => {
+      const alice = await connectAs('alice-lists');
+      const bob = await connectAs('bob-lists');
+      const alices = await runAgent(alice.client, 'alice only');
+      const bobs = await runAgent(bob.client, 'bob only');
+
+      const overWs = await listOverWs(bob.client);
+      expect(overWs.threads.map((thread) => thread.id)).toEqual([bobs.threadId]);
+      const overHttp = await get(app, '/threads', bob.token);
+      expect(overHttp.status).toBe(200);
+      expect((overHttp.body as { threads: WireThread[] }).threads.map((thread) => thread.id)).toEqual([bobs.threadId]);
+      expect((await listOverWs(alice.client)).threads.map((thread) => thread.id)).toEqual([alices.threadId]);
+    });
   });
 
   describe('bad input', () => {
@@ -373,6 +373,10 @@ describe('thread reads over WebSocket and HTTP', () => {
 
         const forged = await get(app, path, signToken({ sub: 'alice' }, { secret: 'some-other-secret-0123456789' }));
         expectHttpError(forged, 401, 'UNAUTHORIZED');
+
+        // `?token=` exists for browser WebSockets only; on HTTP the token would end up in logs.
+        const inUrl = await get(app, `${path}?token=${signToken({ sub: 'alice' })}`);
+        expectHttpError(inUrl, 401, 'UNAUTHORIZED');
       }
     });
   });
@@ -387,6 +391,7 @@ describe('thread reads over WebSocket and HTTP', () => {
         get(app, '/threads/not-a-uuid/messages', token),
       ]);
       expect(errors.map((reply) => reply.status)).toEqual([401, 400, 404, 400]);
+      expect((await get(app, '/threads?limit=0x10', token)).status).toBe(400);
       for (const reply of errors) expect(reply.headers.get('cache-control')).toBe('no-store');
     });
   });

@@ -1,0 +1,100 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type Server, type Socket, connect as connectTcp } from 'node:net';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { filter, firstValueFrom } from 'rxjs';
+import { POSTGRES_SKIP_REASON, POSTGRES_URL } from '../support/databases.js';
+import { freePort } from '../support/server-process.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
+
+let app: TestApp | undefined;
+let proxy: { server: Server; sockets: Set<Socket> } | undefined;
+
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+  if (proxy !== undefined) {
+    for (const socket of proxy.sockets) socket.destroy();
+    await new Promise((resolve) => proxy?.server.close(resolve));
+    proxy = undefined;
+  }
+});
+
+/** Resolves once the `threads` dependency has failed `attempts` times (and is being retried). */
+function threadsFailed(started: TestApp, attempts: number): Promise<unknown> {
+  return firstValueFrom(
+    started.readiness.snapshot$.pipe(
+      filter((snapshot) =>
+        snapshot.dependencies.some(
+          (dep) => dep.name === 'threads' && dep.attempts > attempts && dep.lastError !== undefined,
+        ),
+      ),
+    ),
+  );
+}
+
+describe('a database that is not there yet', () => {
+  it('keeps retrying a SQLite file it cannot create, and fails at the start-up deadline naming why', async () => {
+    // A directory that cannot be created: a regular file stands where it should be.
+    const dir = await mkdtemp(join(tmpdir(), 'agent-gateway-'));
+    const blocker = join(dir, 'not-a-directory');
+    await writeFile(blocker, '');
+    app = await startTestApp({ env: { DATABASE_URL: `sqlite:${blocker}/db.sqlite`, STARTUP_TIMEOUT_MS: '800' } });
+    await threadsFailed(app, 1);
+    const failed = await firstValueFrom(
+      app.readiness.snapshot$.pipe(filter((snapshot) => snapshot.phase === 'failed')),
+    );
+    const threads = failed.dependencies.find((dep) => dep.name === 'threads');
+    expect(threads?.attempts).toBeGreaterThan(1);
+    expect(threads?.lastError).toContain(blocker);
+    const ready = await fetch(`${app.url}/health/ready`);
+    expect(ready.status).toBe(503);
+  });
+
+  const postgres = POSTGRES_URL === undefined || POSTGRES_URL === '' ? it.skip : it;
+  postgres(
+    POSTGRES_URL === undefined || POSTGRES_URL === ''
+      ? POSTGRES_SKIP_REASON
+      : 'retries PostgreSQL with backoff until it answers, then becomes ready',
+    async () => {
+      const target = new URL(POSTGRES_URL ?? '');
+      const port = await freePort();
+      const url = new URL(POSTGRES_URL ?? '');
+      url.hostname = '127.0.0.1';
+      url.port = String(port);
+      const schema = `test_unreachable_${port}`;
+      app = await startTestApp({
+        env: { DATABASE_URL: url.toString(), DATABASE_SCHEMA: schema, STARTUP_TIMEOUT_MS: '20000' },
+      });
+      await threadsFailed(app, 2);
+      expect((await fetch(`${app.url}/health/ready`)).status).toBe(503);
+
+      // The database "comes up": a TCP forwarder to the real server starts listening on that port.
+      const sockets = new Set<Socket>();
+      const server = createServer((client) => {
+        const upstream = connectTcp(Number(target.port || 5432), target.hostname);
+        for (const socket of [client, upstream]) {
+          sockets.add(socket);
+          socket.on('error', () => socket.destroy());
+          socket.on('close', () => sockets.delete(socket));
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      proxy = { server, sockets };
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+
+      const ready = await app.readiness.whenReady(15_000);
+      const threads = ready.dependencies.find((dep) => dep.name === 'threads');
+      expect(threads?.attempts).toBeGreaterThan(2);
+      expect((await fetch(`${app.url}/health/ready`)).status).toBe(200);
+      await app.close();
+      app = undefined;
+      const { default: pg } = await import('pg');
+      const client = new pg.Client({ connectionString: POSTGRES_URL });
+      await client.connect();
+      await client.query(`drop schema if exists "${schema}" cascade`);
+      await client.end();
+    },
+  );
+});
