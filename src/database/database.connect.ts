@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import SQLite from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import type { AppConfig } from '../config/app-config.js';
@@ -27,10 +27,26 @@ export async function connect(config: AppConfig['database'], onPoolError: (error
     : { engine: 'postgres', db: openPostgres(config, onPoolError) };
 }
 
+/**
+ * better-sqlite3 12 is the last line that runs on Node 20, and on Node 22+ it aborts the process
+ * when V8 finalises a statement after Node's environment is gone (`Assertion failed: (env) !=
+ * nullptr`, at exit and even mid-run: WiseLibs/better-sqlite3#1476, #1515). Version 13 (N-API,
+ * installed as `better-sqlite3-13`) fixes that but crashes on Node 20. Same API: take the one that
+ * works on this runtime.
+ */
+async function loadSqlite(): Promise<typeof BetterSqlite3> {
+  const major = Number(process.versions.node.split('.')[0]);
+  const module = (major >= 22 ? await import('better-sqlite3-13') : await import('better-sqlite3')) as {
+    default: typeof BetterSqlite3;
+  };
+  return module.default;
+}
+
 async function openSqlite(path: string): Promise<Database> {
   // Asynchronous on purpose: a bad path must never block the event loop (Node's recursive
   // mkdirSync spins forever under /proc, for one), or the start-up deadline could not fire.
   if (path !== ':memory:') await mkdir(dirname(path), { recursive: true });
+  const SQLite = await loadSqlite();
   const database = new SQLite(path);
   // WAL lets readers run beside the single writer; NORMAL sync is durable at every checkpoint and
   // never corrupts on power loss in WAL mode.
