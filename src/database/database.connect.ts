@@ -36,9 +36,7 @@ export async function connect(config: AppConfig['database'], onPoolError: (error
  */
 async function loadSqlite(): Promise<typeof BetterSqlite3> {
   const major = Number(process.versions.node.split('.')[0]);
-  const module = (major >= 22 ? await import('better-sqlite3-13') : await import('better-sqlite3')) as {
-    default: typeof BetterSqlite3;
-  };
+  const module = major >= 22 ? await import('better-sqlite3-13') : await import('better-sqlite3');
   return module.default;
 }
 
