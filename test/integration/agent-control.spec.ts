@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { LLM_PROVIDER } from '../../src/llm/llm.constants.js';
+import { RunJournal } from '../../src/threads/run-journal.service.js';
 import { ThreadsService } from '../../src/threads/threads.service.js';
 import { ScriptedModel } from '../support/scripted-model.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
@@ -316,5 +317,88 @@ describe('resume', () => {
       field: 'afterSeq',
     });
     expect(bob.frames.some((frame) => frame.data.runId === run.data.runId)).toBe(false);
+  });
+});
+
+describe('when the database fails', () => {
+  /** The real journal, with failures the test switches on. */
+  class FlakyJournal extends RunJournal {
+    failBegin = false;
+    failRecord = false;
+    failEnd = false;
+
+    override begin(start: Parameters<RunJournal['begin']>[0]): Promise<void> {
+      return this.failBegin ? Promise.reject(new Error('connection lost')) : super.begin(start);
+    }
+
+    override record(events: Parameters<RunJournal['record']>[0]): Promise<void> {
+      return this.failRecord ? Promise.reject(new Error('connection lost')) : super.record(events);
+    }
+
+    override end(end: Parameters<RunJournal['end']>[0]): Promise<boolean> {
+      return this.failEnd ? Promise.reject(new Error('connection lost')) : super.end(end);
+    }
+  }
+
+  async function startFlaky(): Promise<{ started: TestApp; journal: FlakyJournal }> {
+    model = new ScriptedModel();
+    const started = await startTestApp({
+      ready: true,
+      override: (builder) =>
+        builder.overrideProvider(LLM_PROVIDER).useValue(model).overrideProvider(RunJournal).useClass(FlakyJournal),
+    });
+    app = started;
+    return { started, journal: started.app.get(RunJournal) as FlakyJournal };
+  }
+
+  it('refuses a request it could not store with a retryable STORAGE_UNAVAILABLE, and frees its slot', async () => {
+    const { started, journal } = await startFlaky();
+    const alice = await connect(started);
+    journal.failBegin = true;
+    for (const requestId of ['a', 'b', 'c']) {
+      alice.send('agent_request', { requestId, message: 'hello' });
+      const refused = await alice.waitFor('agent_error', (data) => data.requestId === requestId);
+      expect(refused.data).toMatchObject({ code: 'STORAGE_UNAVAILABLE', retryable: true });
+      expect(refused.data.runId).toBeUndefined();
+    }
+    journal.failBegin = false;
+    // Three refusals did not use up the two slots of AGENT_MAX_RUNS_PER_USER.
+    await startedRun(alice, 'd');
+    (await model.nextCall()).text('ok').finish();
+    expect((await alice.runEnd('d')).event).toBe('agent_completed');
+    expect((await started.app.get(ThreadsService).listThreads('alice', 10)).items).toHaveLength(1);
+  });
+
+  it('keeps events whose background write failed and stores them with the outcome: a replay loses nothing', async () => {
+    const { started, journal } = await startFlaky();
+    const alice = await connect(started);
+    const first = await startedRun(alice, 'r1');
+    journal.failRecord = true;
+    const call = await model.nextCall();
+    call.text('nothing ', 'is ', 'lost');
+    await alice.waitFor('agent_message_delta', (data) => data.text === 'lost');
+    journal.failRecord = false;
+    call.finish();
+    await alice.runEnd('r1');
+    const sent = alice.runFrames(first.data.runId);
+
+    const later = await connect(started);
+    later.send('resume', { requestId: 'replay', runId: first.data.runId, afterSeq: 0 });
+    const resumed = await later.waitFor('resumed', (data) => data.requestId === 'replay');
+    expect(resumed.data).toMatchObject({ recovered: true, status: 'completed', replayed: sent.length });
+    await later.waitFor('agent_completed', (data) => data.runId === first.data.runId);
+    expect(later.runFrames(first.data.runId)).toEqual(sent);
+  });
+
+  it('never sends agent_completed for an answer it could not store', async () => {
+    const { started, journal } = await startFlaky();
+    const alice = await connect(started);
+    const first = await startedRun(alice, 'r1');
+    journal.failEnd = true;
+    (await model.nextCall()).text('an answer').finish();
+    const end = await alice.runEnd('r1');
+    expect(end.data).toMatchObject({ code: 'STORAGE_UNAVAILABLE', retryable: true });
+    const history = await started.app.get(ThreadsService).history('alice', String(first.data.threadId), 10);
+    expect(history.items.map((message) => message.role)).toEqual(['user']);
   });
 });
