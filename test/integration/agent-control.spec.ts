@@ -348,7 +348,7 @@ describe('when the database fails', () => {
         builder.overrideProvider(LLM_PROVIDER).useValue(model).overrideProvider(RunJournal).useClass(FlakyJournal),
     });
     app = started;
-    return { started, journal: started.app.get(RunJournal) as FlakyJournal };
+    return { started, journal: started.app.get<RunJournal, FlakyJournal>(RunJournal) };
   }
 
   it('refuses a request it could not store with a retryable STORAGE_UNAVAILABLE, and frees its slot', async () => {
