@@ -4,7 +4,6 @@ import { RunJournal } from '../../src/threads/run-journal.service.js';
 import { ThreadsService } from '../../src/threads/threads.service.js';
 import { ScriptedModel } from '../support/scripted-model.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
-import { signToken } from '../support/tokens.js';
 import type { ReceivedFrame, TestClient } from '../support/ws-client.js';
 
 const MISSING_ID = '0190a3b2-0000-7000-8000-000000000000';
@@ -20,12 +19,6 @@ async function start(env: Record<string, string> = {}): Promise<TestApp> {
     override: (builder) => builder.overrideProvider(LLM_PROVIDER).useValue(model),
   });
   return app;
-}
-
-async function connect(started: TestApp, user = 'alice'): Promise<TestClient> {
-  const client = started.connect({ token: signToken({ sub: user }) });
-  await client.waitFor('connection_established');
-  return client;
 }
 
 async function startedRun(client: TestClient, requestId: string, message = 'hello'): Promise<ReceivedFrame> {
@@ -49,7 +42,7 @@ describe('what is committed when', () => {
   it('commits the user message before agent_started and the answer (with the run completed) before agent_completed', async () => {
     const started = await start();
     const threads = started.app.get(ThreadsService);
-    const alice = await connect(started);
+    const alice = await started.connectAs();
     const first = await startedRun(alice, 'r1', 'remember this');
     const { runId, threadId } = first.data as { runId: string; threadId: string };
 
@@ -74,7 +67,7 @@ describe('what is committed when', () => {
 
   it('sends the events of a run numbered 1, 2, 3 … with the user message in agent_started', async () => {
     const started = await start();
-    const alice = await connect(started);
+    const alice = await started.connectAs();
     const first = await startedRun(alice, 'r1', 'hi');
     (await model.nextCall()).text('a', 'b', 'c').finish();
     await alice.runEnd('r1');
@@ -96,7 +89,7 @@ describe('agent_cancel', () => {
   it('stops the model stream mid-reply and ends the run cancelled, with no answer stored', async () => {
     const started = await start();
     const threads = started.app.get(ThreadsService);
-    const alice = await connect(started);
+    const alice = await started.connectAs();
     const first = await startedRun(alice, 'r1');
     const runId = String(first.data.runId);
     const call = await model.nextCall();
@@ -114,8 +107,8 @@ describe('agent_cancel', () => {
 
   it('cancels a run waiting in the queue before the model is ever called', async () => {
     const started = await start({ AGENT_MAX_CONCURRENT_RUNS: '1', AGENT_QUEUE_SIZE: '1' });
-    const alice = await connect(started, 'alice');
-    const bob = await connect(started, 'bob');
+    const alice = await started.connectAs('alice');
+    const bob = await started.connectAs('bob');
     await startedRun(alice, 'a1');
     const busy = await model.nextCall();
     const queued = await startedRun(bob, 'b1');
@@ -130,8 +123,8 @@ describe('agent_cancel', () => {
 
   it("answers RUN_NOT_FOUND for another user's run exactly as for a missing one, and RUN_NOT_ACTIVE for an ended one", async () => {
     const started = await start();
-    const alice = await connect(started, 'alice');
-    const bob = await connect(started, 'bob');
+    const alice = await started.connectAs('alice');
+    const bob = await started.connectAs('bob');
     const first = await startedRun(alice, 'r1');
     const call = await model.nextCall();
 
@@ -158,7 +151,7 @@ describe('limits', () => {
   it('refuses a run over AGENT_MAX_RUNS_PER_USER with a retryable RATE_LIMITED, storing nothing', async () => {
     const started = await start({ AGENT_MAX_RUNS_PER_USER: '2' });
     const threads = started.app.get(ThreadsService);
-    const alice = await connect(started, 'alice');
+    const alice = await started.connectAs('alice');
     await startedRun(alice, 'r1');
     await startedRun(alice, 'r2');
     alice.send('agent_request', { requestId: 'r3', message: 'one too many' });
@@ -167,7 +160,7 @@ describe('limits', () => {
     expect(refused.data.runId).toBeUndefined();
     expect((await threads.listThreads('alice', 10)).items).toHaveLength(2);
 
-    const bob = await connect(started, 'bob');
+    const bob = await started.connectAs('bob');
     await startedRun(bob, 'b1');
     for (let index = 0; index < 3; index += 1) (await model.nextCall()).text('ok').finish();
     await Promise.all([alice.runEnd('r1'), alice.runEnd('r2'), bob.runEnd('b1')]);
@@ -181,9 +174,9 @@ describe('limits', () => {
   it('queues runs over AGENT_MAX_CONCURRENT_RUNS with agent_queued, refuses beyond the queue with SERVER_BUSY, and starts the queued run when a slot frees', async () => {
     const started = await start({ AGENT_MAX_CONCURRENT_RUNS: '1', AGENT_QUEUE_SIZE: '1' });
     const [alice, bob, carol] = await Promise.all([
-      connect(started, 'alice'),
-      connect(started, 'bob'),
-      connect(started, 'carol'),
+      started.connectAs('alice'),
+      started.connectAs('bob'),
+      started.connectAs('carol'),
     ]);
     await startedRun(alice, 'a1');
     const first = await model.nextCall();
@@ -213,7 +206,7 @@ describe('limits', () => {
   it('ends a run that outlives AGENT_RUN_TIMEOUT_MS with a retryable RUN_TIMEOUT and stops the model', async () => {
     const started = await start({ AGENT_RUN_TIMEOUT_MS: '200' });
     const threads = started.app.get(ThreadsService);
-    const alice = await connect(started);
+    const alice = await started.connectAs();
     const first = await startedRun(alice, 'r1');
     const call = await model.nextCall();
     call.text('thinking hard...');
@@ -240,7 +233,7 @@ describe('bad requests', () => {
   ])('refuses %s with VALIDATION_FAILED naming the field, storing nothing', async (_name, data, field) => {
     const started = await start({ AGENT_MESSAGE_MAX_CHARS: '100' });
     const threads = started.app.get(ThreadsService);
-    const alice = await connect(started);
+    const alice = await started.connectAs();
     alice.send('agent_request', { requestId: 'bad', ...data });
     const error = await alice.waitFor('error', (frame) => frame.requestId === 'bad');
     expect(error.data).toMatchObject({ code: 'VALIDATION_FAILED', field, retryable: false });
@@ -252,7 +245,7 @@ describe('bad requests', () => {
 describe('resume', () => {
   it('lets a client that reconnects mid-run replay what it missed and follow the rest live, losing nothing', async () => {
     const started = await start();
-    const first = await connect(started);
+    const first = await started.connectAs();
     const run = await startedRun(first, 'r1');
     const runId = run.data.runId;
     const call = await model.nextCall();
@@ -263,7 +256,7 @@ describe('resume', () => {
     const lastSeen = Number(seenBefore.at(-1)?.data.seq);
 
     call.text('three ');
-    const second = await connect(started);
+    const second = await started.connectAs();
     second.send('resume', { requestId: 'again', runId, afterSeq: lastSeen });
     const resumed = await second.waitFor('resumed', (data) => data.requestId === 'again');
     expect(resumed.data).toMatchObject({ runId, recovered: true, status: 'running' });
@@ -279,19 +272,19 @@ describe('resume', () => {
 
   it('keeps a run going when its client disconnects, then replays it from storage after it ended', async () => {
     const started = await start();
-    const first = await connect(started);
+    const first = await started.connectAs();
     const run = await startedRun(first, 'r1');
     const runId = run.data.runId;
     const call = await model.nextCall();
     await first.close();
     call.text('finished ', 'without ', 'you').finish();
 
-    const watcher = await connect(started);
+    const watcher = await started.connectAs();
     watcher.send('resume', { requestId: 'w', runId, afterSeq: 0 });
     await watcher.waitFor('agent_completed', (data) => data.runId === runId);
     // Once the run has ended it is served from the database: the same events, in order.
     const live = watcher.runFrames(runId);
-    const later = await connect(started);
+    const later = await started.connectAs();
     later.send('resume', { requestId: 'late', runId, afterSeq: 2 });
     const resumed = await later.waitFor('resumed', (data) => data.requestId === 'late');
     const end = await later.waitFor('agent_completed', (data) => data.runId === runId);
@@ -302,11 +295,11 @@ describe('resume', () => {
 
   it('answers RUN_NOT_FOUND when resuming a run of another user, and VALIDATION_FAILED for a bad afterSeq', async () => {
     const started = await start();
-    const alice = await connect(started, 'alice');
+    const alice = await started.connectAs('alice');
     const run = await startedRun(alice, 'r1');
     (await model.nextCall()).text('x').finish();
     await alice.runEnd('r1');
-    const bob = await connect(started, 'bob');
+    const bob = await started.connectAs('bob');
     bob.send('resume', { requestId: 'steal', runId: run.data.runId, afterSeq: 0 });
     expect((await bob.waitFor('error', (data) => data.requestId === 'steal')).data).toMatchObject({
       code: 'RUN_NOT_FOUND',
@@ -353,7 +346,7 @@ describe('when the database fails', () => {
 
   it('refuses a request it could not store with a retryable STORAGE_UNAVAILABLE, and frees its slot', async () => {
     const { started, journal } = await startFlaky();
-    const alice = await connect(started);
+    const alice = await started.connectAs();
     journal.failBegin = true;
     for (const requestId of ['a', 'b', 'c']) {
       alice.send('agent_request', { requestId, message: 'hello' });
@@ -371,7 +364,7 @@ describe('when the database fails', () => {
 
   it('keeps events whose background write failed and stores them with the outcome: a replay loses nothing', async () => {
     const { started, journal } = await startFlaky();
-    const alice = await connect(started);
+    const alice = await started.connectAs();
     const first = await startedRun(alice, 'r1');
     journal.failRecord = true;
     const call = await model.nextCall();
@@ -382,7 +375,7 @@ describe('when the database fails', () => {
     await alice.runEnd('r1');
     const sent = alice.runFrames(first.data.runId);
 
-    const later = await connect(started);
+    const later = await started.connectAs();
     later.send('resume', { requestId: 'replay', runId: first.data.runId, afterSeq: 0 });
     const resumed = await later.waitFor('resumed', (data) => data.requestId === 'replay');
     expect(resumed.data).toMatchObject({ recovered: true, status: 'completed', replayed: sent.length });
@@ -392,7 +385,7 @@ describe('when the database fails', () => {
 
   it('never sends agent_completed for an answer it could not store', async () => {
     const { started, journal } = await startFlaky();
-    const alice = await connect(started);
+    const alice = await started.connectAs();
     const first = await startedRun(alice, 'r1');
     journal.failEnd = true;
     (await model.nextCall()).text('an answer').finish();

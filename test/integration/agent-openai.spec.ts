@@ -11,7 +11,6 @@ import {
   toolCallStream,
 } from '../support/fake-openai-server.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
-import { signToken } from '../support/tokens.js';
 import type { ReceivedFrame, TestClient } from '../support/ws-client.js';
 
 /** The settings every app here shares: the OpenAI provider, talking to `baseUrl` over real sockets. */
@@ -26,19 +25,6 @@ async function closedPort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
   return port;
-}
-
-async function connect(app: TestApp, sub = 'alice'): Promise<TestClient> {
-  const client = app.connect({ token: signToken({ sub }) });
-  await client.waitFor('connection_established');
-  return client;
-}
-
-/** Sends an agent request and resolves with every frame of its run, once the run has ended. */
-async function run(client: TestClient, requestId: string, message: string): Promise<ReceivedFrame[]> {
-  client.send('agent_request', { requestId, message });
-  const end = await client.runEnd(requestId);
-  return client.runFrames(end.data.runId);
 }
 
 function names(frames: readonly ReceivedFrame[]): string[] {
@@ -98,9 +84,9 @@ describe('agent runs with LLM_PROVIDER=openai when nothing listens at LLM_BASE_U
   });
 
   it('ends a run with retryable LLM_UNAVAILABLE, stays ready with llm marked degraded, and keeps the user message without an answer', async () => {
-    const alice = await connect(app);
+    const alice = await app.connectAs();
 
-    const frames = await run(alice, 'unreachable', 'Is anyone there?');
+    const frames = await alice.request('unreachable', 'Is anyone there?');
 
     expect(names(frames)).toEqual(['agent_started', 'agent_thinking', 'agent_error']);
     const error = frames.at(-1)?.data;
@@ -142,9 +128,9 @@ describe('agent runs with LLM_PROVIDER=openai against an OpenAI-compatible serve
 
   it('streams the deltas in order and completes with their concatenation and the usage the server reported', async () => {
     fake.script(textStream(['Hel', 'lo', ', world'], { prompt_tokens: 12, completion_tokens: 3 }));
-    const alice = await connect(app);
+    const alice = await app.connectAs();
 
-    const frames = await run(alice, 'text', 'Say hello');
+    const frames = await alice.request('text', 'Say hello');
 
     expect(names(frames)).toEqual([
       'agent_started',
@@ -164,9 +150,9 @@ describe('agent runs with LLM_PROVIDER=openai against an OpenAI-compatible serve
 
   it('asks the server for a stream from LLM_MODEL, with the user message last and both tools offered', async () => {
     fake.script(textStream(['ok']));
-    const alice = await connect(app);
+    const alice = await app.connectAs();
 
-    await run(alice, 'request-shape', 'What can you do?');
+    await alice.request('request-shape', 'What can you do?');
 
     expect(fake.requests).toHaveLength(first + 1);
     const { body } = await fake.received(first);
@@ -186,9 +172,9 @@ describe('agent runs with LLM_PROVIDER=openai against an OpenAI-compatible serve
       }),
       textStream(['It is ', '42.'], { prompt_tokens: 35, completion_tokens: 4 }),
     );
-    const alice = await connect(app);
+    const alice = await app.connectAs();
 
-    const frames = await run(alice, 'tool', 'What is 6 times 7?');
+    const frames = await alice.request('tool', 'What is 6 times 7?');
 
     expect(names(frames)).toEqual([
       'agent_started',
@@ -242,9 +228,9 @@ describe('agent runs with LLM_PROVIDER=openai against an OpenAI-compatible serve
       toolCallStream({ id: 'call_bad', name: 'calculator', argumentFragments: ['{not', ' json'] }),
       textStream(['Sorry, ', 'let me retry.']),
     );
-    const alice = await connect(app);
+    const alice = await app.connectAs();
 
-    const frames = await run(alice, 'garbage', 'Compute something');
+    const frames = await alice.request('garbage', 'Compute something');
 
     expect(names(frames)).toEqual([
       'agent_started',
@@ -282,9 +268,9 @@ describe('agent runs with LLM_PROVIDER=openai against an OpenAI-compatible serve
       },
       textStream(['Done.']),
     );
-    const alice = await connect(app);
+    const alice = await app.connectAs();
 
-    const frames = await run(alice, 'bad-calls', 'Two things, please');
+    const frames = await alice.request('bad-calls', 'Two things, please');
 
     expect(names(frames)).toEqual([
       'agent_started',
@@ -319,9 +305,9 @@ describe('agent runs with LLM_PROVIDER=openai against an OpenAI-compatible serve
 
   it('completes a run after a 429 because the SDK retries it, without marking the provider degraded', async () => {
     fake.script({ kind: 'status', status: 429 }, textStream(['after ', 'the wait']));
-    const alice = await connect(app);
+    const alice = await app.connectAs();
 
-    const frames = await run(alice, 'rate-limited', 'Hello?');
+    const frames = await alice.request('rate-limited', 'Hello?');
 
     expect(frames.at(-1)?.event).toBe('agent_completed');
     expect(frames.at(-1)?.data).toMatchObject({ message: { content: 'after the wait' } });
@@ -336,9 +322,9 @@ describe('agent runs with LLM_PROVIDER=openai against an OpenAI-compatible serve
       chunks: [textDelta('Hel'), textDelta('lo')],
       error: { message: 'The server had an error while processing your request.', type: 'server_error', code: null },
     });
-    const alice = await connect(app);
+    const alice = await app.connectAs();
 
-    const broken = await run(alice, 'mid-stream', 'Say hello');
+    const broken = await alice.request('mid-stream', 'Say hello');
 
     expect(names(broken)).toEqual([
       'agent_started',
@@ -357,7 +343,7 @@ describe('agent runs with LLM_PROVIDER=openai against an OpenAI-compatible serve
     expect(degraded.llm.providerError).toEqual(expect.stringContaining('The server had an error'));
 
     fake.script(textStream(['back']));
-    const recovered = await run(alice, 'after-error', 'Again');
+    const recovered = await alice.request('after-error', 'Again');
 
     expect(recovered.at(-1)?.event).toBe('agent_completed');
     const ready = await probeReady(app);
@@ -387,9 +373,9 @@ describe('agent runs with LLM_PROVIDER=openai and LLM_TIMEOUT_MS=300 when the st
 
   it('ends the run with LLM_UNAVAILABLE naming the stall, and closes the stalled request', async () => {
     fake.script({ kind: 'stall', chunks: [textDelta('Hel')] });
-    const alice = await connect(app);
+    const alice = await app.connectAs();
 
-    const frames = await run(alice, 'stall', 'Say hello slowly');
+    const frames = await alice.request('stall', 'Say hello slowly');
 
     expect(deltaTexts(frames)).toEqual(['Hel']);
     expect(frames.at(-1)?.event).toBe('agent_error');
@@ -417,9 +403,9 @@ describe('agent runs with LLM_PROVIDER=openai and AGENT_MAX_STEPS=2 when the mod
     const again = (id: string) =>
       toolCallStream({ id, name: 'calculator', argumentFragments: ['{"expression": "1+1"}'] });
     fake.script(again('call_1'), again('call_2'), again('call_3'));
-    const alice = await connect(app);
+    const alice = await app.connectAs();
 
-    const frames = await run(alice, 'loop', 'Keep calculating');
+    const frames = await alice.request('loop', 'Keep calculating');
 
     expect(names(frames)).toEqual([
       'agent_started',

@@ -7,8 +7,6 @@ import { LLM_PROVIDER } from '../../src/llm/llm.constants.js';
 import { deferred } from '../support/deferred.js';
 import { ScriptedModel } from '../support/scripted-model.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
-import { signToken } from '../support/tokens.js';
-import type { ReceivedFrame, TestClient } from '../support/ws-client.js';
 
 let app: TestApp | undefined;
 
@@ -17,23 +15,11 @@ afterEach(async () => {
   app = undefined;
 });
 
-async function connect(started: TestApp): Promise<TestClient> {
-  const client = started.connect({ token: signToken({ sub: 'alice' }) });
-  await client.waitFor('connection_established');
-  return client;
-}
-
-async function run(client: TestClient, requestId: string, message: string): Promise<ReceivedFrame[]> {
-  client.send('agent_request', { requestId, message });
-  const end = await client.runEnd(requestId);
-  return client.runFrames(end.data.runId);
-}
-
 describe('built-in tools with the embedded model', () => {
   it('calls calculator for arithmetic and answers with the result', async () => {
     app = await startTestApp({ ready: true });
-    const alice = await connect(app);
-    const frames = await run(alice, 'math', 'What is 12 * (3 + 4) - 2^3?');
+    const alice = await app.connectAs();
+    const frames = await alice.request('math', 'What is 12 * (3 + 4) - 2^3?');
     expect(frames.map((frame) => frame.event).slice(0, 5)).toEqual([
       'agent_started',
       'agent_thinking',
@@ -53,8 +39,8 @@ describe('built-in tools with the embedded model', () => {
 
   it('calls current_time when asked for the time', async () => {
     app = await startTestApp({ ready: true });
-    const alice = await connect(app);
-    const frames = await run(alice, 'clock', 'What time is it?');
+    const alice = await app.connectAs();
+    const frames = await alice.request('clock', 'What time is it?');
     const completed = frames.find((frame) => frame.event === 'tool_completed');
     expect(completed?.data).toMatchObject({ tool: 'current_time', result: { timezone: 'UTC' } });
     const iso = (completed?.data.result as { iso: string }).iso;
@@ -63,8 +49,8 @@ describe('built-in tools with the embedded model', () => {
 
   it('reports a bad expression as tool_failed and still completes the run', async () => {
     app = await startTestApp({ ready: true });
-    const alice = await connect(app);
-    const frames = await run(alice, 'div', 'compute 1 / 0 please');
+    const alice = await app.connectAs();
+    const frames = await alice.request('div', 'compute 1 / 0 please');
     const failed = frames.find((frame) => frame.event === 'tool_failed');
     expect(failed?.data).toMatchObject({ tool: 'calculator', error: { code: 'TOOL_FAILED' } });
     expect(String((failed?.data.error as { message: string }).message)).toContain('division by zero');
@@ -101,7 +87,7 @@ describe('tool failures never end the run', () => {
           .overrideProvider(AGENT_TOOLS)
           .useValue([calculatorTool, stubborn, broken]),
     });
-    const alice = await connect(app);
+    const alice = await app.connectAs();
     alice.send('agent_request', { requestId: 'r1', message: 'use your tools' });
     (await model.nextCall())
       .toolCall({ id: 'c1', name: 'stubborn', arguments: '{}' })
@@ -131,7 +117,7 @@ describe('tool failures never end the run', () => {
       env: { AGENT_MAX_STEPS: '2' },
       override: (builder) => builder.overrideProvider(LLM_PROVIDER).useValue(model),
     });
-    const alice = await connect(app);
+    const alice = await app.connectAs();
     alice.send('agent_request', { requestId: 'loop', message: 'loop forever' });
     for (let step = 1; step <= 2; step += 1) {
       (await model.nextCall())

@@ -10,7 +10,7 @@ import { ReadinessService } from '../../src/readiness/readiness.service.js';
 import { ReadinessGates } from '../../src/readiness/testing/readiness-gates.js';
 import { CaptureLogger } from './capture-logger.js';
 import { createTestDatabase, type TestDatabase } from './databases.js';
-import { TEST_JWT_SECRET } from './tokens.js';
+import { signToken, TEST_JWT_SECRET } from './tokens.js';
 import { TestClient, type ConnectOptions } from './ws-client.js';
 
 export interface TestAppOptions {
@@ -32,6 +32,8 @@ export interface TestApp {
   readonly gates: ReadinessGates;
   readonly logs: CaptureLogger;
   connect(options?: ConnectOptions): TestClient;
+  /** A client of user `sub`, resolved once it received `connection_established`. */
+  connectAs(sub?: string): Promise<TestClient>;
   /** Resolves once the dependency is ready (how long the database takes depends on the engine). */
   dependencyReady(name: AppDependency): Promise<void>;
   close(): Promise<void>;
@@ -69,6 +71,11 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const readiness = app.get(ReadinessService);
   if (options.ready === true) await readiness.whenReady(5_000);
   const clients: TestClient[] = [];
+  const connect = (connectOptions?: ConnectOptions): TestClient => {
+    const client = new TestClient(url, connectOptions);
+    clients.push(client);
+    return client;
+  };
   return {
     app,
     config,
@@ -83,9 +90,10 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
         ),
       );
     },
-    connect(connectOptions?: ConnectOptions): TestClient {
-      const client = new TestClient(url, connectOptions);
-      clients.push(client);
+    connect,
+    async connectAs(sub = 'alice'): Promise<TestClient> {
+      const client = connect({ token: signToken({ sub }) });
+      await client.waitFor('connection_established');
       return client;
     },
     async close(): Promise<void> {

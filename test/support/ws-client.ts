@@ -92,6 +92,13 @@ export class TestClient {
     return this.waitFor(RUN_END_EVENTS, (data) => data.requestId === requestId);
   }
 
+  /** Sends an `agent_request` and resolves with every event of its run, once the run has ended. */
+  async request(requestId: string, message: string, threadId?: unknown): Promise<ReceivedFrame[]> {
+    this.send('agent_request', threadId === undefined ? { requestId, message } : { requestId, message, threadId });
+    const end = await this.runEnd(requestId);
+    return this.runFrames(end.data.runId);
+  }
+
   /** Every event of one run (the numbered frames) received so far, in arrival order. */
   runFrames(runId: unknown): ReceivedFrame[] {
     return this.frames.filter((frame) => frame.data.runId === runId && typeof frame.data.seq === 'number');
