@@ -1,8 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
+import type { Pool } from 'pg';
 import type { AppConfig } from '../config/app-config.js';
 import type { Database, DatabaseEngine, DatabaseSchema } from './database.types.js';
 
@@ -20,11 +19,13 @@ export function engineOf(url: string): DatabaseEngine {
 /**
  * Opens the configured database. Nothing here touches the network: a PostgreSQL pool connects on
  * first use, so an unreachable server surfaces in the first query (and is retried by readiness).
+ * Kysely and the drivers are imported here, inside the `threads` initialisation, not when the
+ * service starts: they cost over half a second that would otherwise delay opening the port.
  */
 export async function connect(config: AppConfig['database'], onPoolError: (error: Error) => void): Promise<Connection> {
   return engineOf(config.url) === 'sqlite'
     ? { engine: 'sqlite', db: await openSqlite(config.url.slice('sqlite:'.length)) }
-    : { engine: 'postgres', db: openPostgres(config, onPoolError) };
+    : { engine: 'postgres', db: await openPostgres(config, onPoolError) };
 }
 
 /**
@@ -44,7 +45,7 @@ async function openSqlite(path: string): Promise<Database> {
   // Asynchronous on purpose: a bad path must never block the event loop (Node's recursive
   // mkdirSync spins forever under /proc, for one), or the start-up deadline could not fire.
   if (path !== ':memory:') await mkdir(dirname(path), { recursive: true });
-  const SQLite = await loadSqlite();
+  const [SQLite, { Kysely, SqliteDialect }] = await Promise.all([loadSqlite(), import('kysely')]);
   const database = new SQLite(path);
   // WAL lets readers run beside the single writer; NORMAL sync is durable at every checkpoint and
   // never corrupts on power loss in WAL mode.
@@ -55,8 +56,9 @@ async function openSqlite(path: string): Promise<Database> {
   return new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database }) });
 }
 
-function openPostgres(config: AppConfig['database'], onPoolError: (error: Error) => void): Database {
-  const pool = new pg.Pool({
+async function openPostgres(config: AppConfig['database'], onPoolError: (error: Error) => void): Promise<Database> {
+  const [{ default: pg }, { Kysely, PostgresDialect }] = await Promise.all([import('pg'), import('kysely')]);
+  const pool: Pool = new pg.Pool({
     connectionString: config.url,
     max: config.poolSize,
     connectionTimeoutMillis: 5_000,

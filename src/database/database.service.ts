@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { Migrator, sql } from 'kysely';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { connect, type Connection, engineOf } from './database.connect.js';
@@ -38,6 +37,7 @@ export class DatabaseService implements OnApplicationShutdown {
       this.logger.warn(`idle database connection lost: ${error.message}`),
     );
     const { db } = this.connection;
+    const { Migrator, sql } = await import('kysely');
     await sql`select 1`.execute(db);
     signal.throwIfAborted();
     const schema = this.config.database.schema;
@@ -65,6 +65,7 @@ export class DatabaseService implements OnApplicationShutdown {
   async isInstanceAlive(instanceId: string): Promise<boolean> {
     if (instanceId === this.instanceId) return true;
     if (this.engine === 'sqlite') return false;
+    const { sql } = await import('kysely');
     return this.db.connection().execute(async (session) => {
       const { rows } = await sql<{
         free: boolean;

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import pg from 'pg';
+import type pg from 'pg';
 
 const RECONNECT_MIN_MS = 1_000;
 const RECONNECT_MAX_MS = 30_000;
@@ -23,7 +23,8 @@ export class InstanceLock {
   ) {}
 
   async acquire(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.connectionString, connectionTimeoutMillis: 5_000 });
+    const { default: driver } = await import('pg');
+    const client = new driver.Client({ connectionString: this.connectionString, connectionTimeoutMillis: 5_000 });
     client.on('error', (error) => this.lost(client, error));
     await client.connect();
     try {

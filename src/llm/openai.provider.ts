@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
+import type OpenAI from 'openai';
+import type * as OpenAiSdk from 'openai';
 import { LlmUnavailableError } from './llm.errors.js';
 import type { LlmChunk, LlmMessage, LlmProvider, LlmRequest, LlmToolCall, LlmToolSpec, LlmUsage } from './llm.types.js';
 
@@ -20,18 +21,23 @@ export interface OpenAiProviderOptions {
 }
 
 type ChunkStream = AsyncIterable<OpenAI.ChatCompletionChunk>;
+type Sdk = typeof OpenAiSdk;
 
 /** Any OpenAI Chat Completions endpoint (OpenAI itself, vLLM, llama.cpp, Ollama, …), streamed. */
 export class OpenAiProvider implements LlmProvider {
   readonly name = 'openai';
   readonly remote = true;
   private client: OpenAI | undefined;
+  private sdk: Sdk | undefined;
 
   constructor(private readonly options: OpenAiProviderOptions) {}
 
   async init(_signal: AbortSignal): Promise<void> {
+    // Loaded here, after the port is open, rather than at import: the SDK costs a quarter of a
+    // second of start-up that the local default does not need.
+    this.sdk = await import('openai');
     const { baseUrl, apiKey, timeoutMs, maxRetries } = this.options;
-    this.client = new OpenAI({ baseURL: baseUrl, apiKey, timeout: timeoutMs, maxRetries });
+    this.client = new this.sdk.default({ baseURL: baseUrl, apiKey, timeout: timeoutMs, maxRetries });
   }
 
   async *stream(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmChunk> {
@@ -97,7 +103,7 @@ export class OpenAiProvider implements LlmProvider {
   }
 
   private unavailable(error: unknown): LlmUnavailableError {
-    return new LlmUnavailableError(describeFailure(error, this.options), { cause: error });
+    return new LlmUnavailableError(describeFailure(error, this.options, this.sdk), { cause: error });
   }
 }
 
@@ -175,11 +181,13 @@ function rejectOnAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> 
   });
 }
 
-function describeFailure(error: unknown, { apiKey, timeoutMs }: OpenAiProviderOptions): string {
+function describeFailure(error: unknown, { apiKey, timeoutMs }: OpenAiProviderOptions, sdk: Sdk | undefined): string {
   const message = errorLike(error)?.message ?? String(error);
   // Error bodies come from the server, and some echo the credential they refused. Keys too short
   // to be secret ("none", "ollama") are left alone rather than mangling the message.
   const detail = apiKey.length >= 8 ? message.replaceAll(apiKey, '***') : message;
+  if (sdk === undefined) return `LLM client failed: ${detail}`;
+  const { APIConnectionError, APIConnectionTimeoutError, APIError } = sdk;
   if (error instanceof APIConnectionTimeoutError) return `LLM endpoint did not answer within ${timeoutMs} ms`;
   if (error instanceof APIConnectionError) return `LLM endpoint unreachable: ${detail}${describeRootCause(error)}`;
   if (error instanceof APIError) {

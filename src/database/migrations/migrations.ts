@@ -1,14 +1,11 @@
 import type { Migration, MigrationProvider } from 'kysely';
-import * as conversations from './0001-conversations.js';
 
 /**
  * Every migration, in order. Listed statically rather than read from a folder so that the built
- * service, the tests and a bundler all see exactly the same set.
+ * service, the tests and a bundler all see exactly the same set; imported only when migrating.
  */
-const MIGRATIONS: Readonly<Record<string, Migration>> = {
-  '0001-conversations': conversations,
-};
-
 export const migrationProvider: MigrationProvider = {
-  getMigrations: () => Promise.resolve({ ...MIGRATIONS }),
+  getMigrations: async (): Promise<Record<string, Migration>> => ({
+    '0001-conversations': await import('./0001-conversations.js'),
+  }),
 };
