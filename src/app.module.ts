@@ -5,6 +5,7 @@ import { ConfigModule } from './config/config.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
 import { HealthModule } from './health/health.module.js';
 import { ReadinessModule } from './readiness/readiness.module.js';
+import { ShutdownModule } from './shutdown/shutdown.module.js';
 
 /** client → gateway → agent → (llm, threads), all gated by readiness; health reads readiness. */
 @Module({})
@@ -20,6 +21,7 @@ export class AppModule {
         }),
         HealthModule,
         GatewayModule,
+        ShutdownModule,
       ],
     };
   }

@@ -7,7 +7,9 @@ import { AppModule } from './app.module.js';
 import { configureApp } from './app.setup.js';
 import { ConfigError, type LoadedConfig, loadConfig } from './config/load-config.js';
 import { ConnectionRegistry } from './gateway/connection.registry.js';
+import { SHUTDOWN_EXIT_MARGIN_MS } from './config/config.schema.js';
 import { ReadinessService } from './readiness/readiness.service.js';
+import { GracefulShutdown } from './shutdown/graceful-shutdown.service.js';
 
 /** How long refused clients get to complete the close handshake before a failed start-up exits. */
 const FAILED_START_CLOSE_GRACE_MS = 1_000;
@@ -34,6 +36,35 @@ async function bootstrap(): Promise<void> {
     `listening on ${url} (WebSocket ${url.replace(/^http/u, 'ws')}/ws, probes ${url}/health/live and /health/ready)`,
   );
   if (config.auth.usingDevelopmentSecret) log.log('get a development token with: npm run token -- <userId>');
+
+  // SIGTERM (orchestrators) and SIGINT (Ctrl-C) drain; a second signal, or a drain that overruns
+  // its budget, exits at once.
+  const shutdown = app.get(GracefulShutdown);
+  const budgetMs = config.shutdown.delayMs + config.shutdown.timeoutMs + SHUTDOWN_EXIT_MARGIN_MS;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (shutdown.started) {
+      log.warn(`${signal} during the drain (at step "${shutdown.step}"): exiting now`);
+      process.exit(1);
+    }
+    const watchdog = setTimeout(() => {
+      log.fatal(`shutdown still at step "${shutdown.step}" after ${budgetMs} ms; forcing the exit`);
+      process.exit(1);
+    }, budgetMs);
+    watchdog.unref();
+    shutdown
+      .run(signal, () => app.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log.fatal(
+            `shutdown failed at step "${shutdown.step}": ${error instanceof Error ? error.message : String(error)}`,
+          );
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 
   app
     .get(ReadinessService)

@@ -75,6 +75,17 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
    * limits and storage failures come back as `refused`.
    */
   async start(ownerId: string, request: AgentRequest): Promise<RunStart> {
+    if (this.readiness.snapshot.phase === 'draining') {
+      const error = new AppError(
+        'SERVICE_SHUTTING_DOWN',
+        'this instance is shutting down; send it again after reconnecting',
+        true,
+        {
+          retryAfterMs: 1_000,
+        },
+      );
+      return { refused: refusal(request.requestId, error) };
+    }
     const thread =
       request.threadId === undefined ? undefined : await this.threads.findThread(ownerId, request.threadId);
     let ticket: RunTicket;
@@ -149,6 +160,26 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
         ? `run ${runId} is running on another instance; cancel it there`
         : `run ${runId} has already ended (${run.status})`;
     throw new AppError('RUN_NOT_ACTIVE', message);
+  }
+
+  /**
+   * Shutdown: lets the runs in flight (queued ones included) finish for up to `timeoutMs`, then
+   * interrupts the rest (their clients see `RUN_INTERRUPTED`); resolves once every run is stored.
+   */
+  async drain(timeoutMs: number): Promise<{ finished: number; interrupted: number }> {
+    const inFlight = this.settled.size;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = await Promise.race([
+      Promise.allSettled([...this.settled]).then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    const interrupted = timedOut ? this.live.size : 0;
+    if (timedOut) for (const run of this.live.values()) run.abort.abort(new RunStop('shutdown'));
+    await Promise.allSettled([...this.settled]);
+    return { finished: inFlight - interrupted, interrupted };
   }
 
   /** Interrupts every run still executing (their clients see `RUN_INTERRUPTED`) and waits for them to be stored. */

@@ -49,5 +49,13 @@ export interface AppConfig {
     /** How many of the thread's latest messages the model sees. */
     readonly historyMessages: number;
   };
+  readonly shutdown: {
+    /** Time between SIGTERM and the first close, for load balancers to stop routing here. */
+    readonly delayMs: number;
+    /** How long runs in flight may take to finish before they are interrupted. */
+    readonly timeoutMs: number;
+    /** The orchestrator's grace period; delay + timeout + the exit margin must fit in it. */
+    readonly gracePeriodMs: number;
+  };
   readonly log: { readonly level: LogLevel; readonly format: 'json' | 'text' };
 }

@@ -5,6 +5,12 @@ import type { AppConfig } from './app-config.js';
 export const DEVELOPMENT_JWT_SECRET = 'agent-gateway-development-secret-not-for-production-use';
 const PRODUCTION_MIN_SECRET_LENGTH = 32;
 
+const DEFAULT_SHUTDOWN_DELAY_MS = 5_000;
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 20_000;
+const DEFAULT_GRACE_PERIOD_SECONDS = 30;
+/** What the last steps of a drain (closing sockets and stores) may take after the runs are done. */
+export const SHUTDOWN_EXIT_MARGIN_MS = 2_000;
+
 /**
  * Rules across variables, checked on the raw values so that they are reported together with the
  * per-variable problems (a failed schema would otherwise hide them).
@@ -20,6 +26,14 @@ export function crossFieldProblems(env: Readonly<Record<string, string | undefin
   if (env.LLM_PROVIDER === 'openai' && (env.LLM_MODEL?.trim() ?? '') === '') {
     problems.push(
       'LLM_MODEL: is required with LLM_PROVIDER=openai (for example gpt-4o-mini, or the model your server serves)',
+    );
+  }
+  const delay = Number(env.SHUTDOWN_DELAY_MS ?? DEFAULT_SHUTDOWN_DELAY_MS);
+  const timeout = Number(env.SHUTDOWN_TIMEOUT_MS ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
+  const grace = Number(env.TERMINATION_GRACE_PERIOD_SECONDS ?? DEFAULT_GRACE_PERIOD_SECONDS) * 1000;
+  if ([delay, timeout, grace].every(Number.isFinite) && delay + timeout + SHUTDOWN_EXIT_MARGIN_MS > grace) {
+    problems.push(
+      `SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS + ${SHUTDOWN_EXIT_MARGIN_MS} ms (${delay + timeout + SHUTDOWN_EXIT_MARGIN_MS} ms) must fit in TERMINATION_GRACE_PERIOD_SECONDS (${grace / 1000} s), or the orchestrator kills the process mid-drain`,
     );
   }
   return problems;
@@ -86,6 +100,9 @@ export const environmentSchema = z.object({
   AGENT_MAX_STEPS: count(5, 1, 50),
   AGENT_TOOL_TIMEOUT_MS: milliseconds(5_000, 10),
   AGENT_HISTORY_MESSAGES: count(40, 1, 1000),
+  SHUTDOWN_DELAY_MS: milliseconds(DEFAULT_SHUTDOWN_DELAY_MS),
+  SHUTDOWN_TIMEOUT_MS: milliseconds(DEFAULT_SHUTDOWN_TIMEOUT_MS),
+  TERMINATION_GRACE_PERIOD_SECONDS: count(DEFAULT_GRACE_PERIOD_SECONDS, 1, 86_400),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   LOG_FORMAT: z.enum(['json', 'text']).default('json'),
 });
@@ -134,6 +151,11 @@ export function toAppConfig(env: Environment): AppConfig {
       maxSteps: env.AGENT_MAX_STEPS,
       toolTimeoutMs: env.AGENT_TOOL_TIMEOUT_MS,
       historyMessages: env.AGENT_HISTORY_MESSAGES,
+    },
+    shutdown: {
+      delayMs: env.SHUTDOWN_DELAY_MS,
+      timeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+      gracePeriodMs: env.TERMINATION_GRACE_PERIOD_SECONDS * 1000,
     },
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
   };

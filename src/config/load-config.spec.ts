@@ -43,6 +43,7 @@ describe('loadConfig', () => {
         toolTimeoutMs: 5_000,
         historyMessages: 40,
       },
+      shutdown: { delayMs: 5_000, timeoutMs: 20_000, gracePeriodMs: 30_000 },
       log: { level: 'log', format: 'json' },
     });
     expect(warnings).toHaveLength(1);
@@ -177,5 +178,16 @@ describe('loadConfig', () => {
       'AGENT_MAX_STEPS',
       'AGENT_MESSAGE_MAX_CHARS',
     ]);
+  });
+
+  it('requires SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS + 2 s to fit in TERMINATION_GRACE_PERIOD_SECONDS', () => {
+    expect(loadConfig({}).config.shutdown).toEqual({ delayMs: 5_000, timeoutMs: 20_000, gracePeriodMs: 30_000 });
+    // Cloud Run gives 10 s between SIGTERM and SIGKILL.
+    const cloudRun = { TERMINATION_GRACE_PERIOD_SECONDS: '10', SHUTDOWN_DELAY_MS: '1000', SHUTDOWN_TIMEOUT_MS: '7000' };
+    expect(loadConfig(cloudRun).config.shutdown.gracePeriodMs).toBe(10_000);
+    expect(problemsOf({ ...cloudRun, SHUTDOWN_TIMEOUT_MS: '7001' })).toEqual([
+      expect.stringMatching(/must fit in TERMINATION_GRACE_PERIOD_SECONDS \(10 s\)/u),
+    ]);
+    expect(problemsOf({ SHUTDOWN_TIMEOUT_MS: '60000' })).toHaveLength(1);
   });
 });

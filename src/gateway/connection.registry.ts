@@ -3,6 +3,8 @@ import { type Observable, Subject } from 'rxjs';
 import type { WebSocket } from 'ws';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
+import type { AppError } from '../errors/app-error.js';
+import type { CloseCode } from '../protocol/close-codes.js';
 import { type EarlyFrameEvent, WsConnection } from './ws-connection.js';
 
 /**
@@ -51,6 +53,28 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
     const connection = this.bySocket.get(socket);
     if (connection === undefined) throw new Error('ConnectionRegistry: socket has no connection');
     return connection;
+  }
+
+  /**
+   * Closes every connection with `code` (after an `error` frame saying why, for established ones),
+   * waits up to `graceMs` for the close handshakes, then terminates the sockets that did not
+   * answer. Returns how many were closed cleanly and how many had to be terminated.
+   */
+  async closeAll(
+    code: CloseCode,
+    reason: string,
+    error: AppError,
+    graceMs: number,
+  ): Promise<{ closed: number; terminated: number }> {
+    const open = [...this.bySocket.values()];
+    for (const connection of open) {
+      if (connection.phase === 'established') connection.sendError(error.toPayload());
+      connection.close(code, reason);
+    }
+    const clean = await this.whenAllClosed(graceMs);
+    const left = clean ? [] : [...this.bySocket.values()];
+    for (const connection of left) connection.socket.terminate();
+    return { closed: open.length - left.length, terminated: left.length };
   }
 
   /** Resolves `true` once no connection is left, or `false` after `timeoutMs`. */
