@@ -5,6 +5,7 @@
 import { cpus } from 'node:os';
 import { ENGINES } from '../test/support/databases.js';
 import { measureRunLatency, type RunLatency } from './agent-runs.js';
+import { measureDrain } from './shutdown.js';
 import { measureRelease, measureStartup } from './startup.js';
 
 const quick = process.argv.includes('--quick');
@@ -32,6 +33,8 @@ for (const { engine, available } of ENGINES) {
   if (available) runLatency.push(await measureRunLatency(engine, quick ? 200 : 1_000));
 }
 
+const drain = await measureDrain(quick ? 20 : 100, quick ? 3 : 10);
+
 const summary = {
   machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
   startup: {
@@ -47,5 +50,6 @@ const summary = {
   },
   release: releases.map((r) => ({ held: r.held, spreadMs: round(r.spreadMs) })),
   agentRunLatency: runLatency,
+  drain,
 };
 process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
