@@ -110,7 +110,10 @@ export async function measureDrain(connections = 100, runs = 10): Promise<DrainT
       exitCode: exit.code,
       steps: server.output
         .filter((line) => line.includes('shutdown +'))
-        .map((line) => String((JSON.parse(line) as { message?: unknown }).message ?? line)),
+        .map((line) => {
+          const { message } = JSON.parse(line) as { message?: unknown };
+          return typeof message === 'string' ? message : line;
+        }),
     };
   } finally {
     await server.stop();
