@@ -4,6 +4,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { Pool } from 'pg';
 import type { AppConfig } from '../config/app-config.js';
 import type { Database, DatabaseEngine, DatabaseSchema } from './database.types.js';
+import { observedDialect, type StorageObserver } from './observed-dialect.js';
 
 const INT8_OID = 20;
 
@@ -22,10 +23,10 @@ export function engineOf(url: string): DatabaseEngine {
  * Kysely and the drivers are imported here, inside the `threads` initialisation, not when the
  * service starts: they cost over half a second that would otherwise delay opening the port.
  */
-export async function connect(config: AppConfig['database'], onPoolError: (error: Error) => void): Promise<Connection> {
+export async function connect(config: AppConfig['database'], observer: StorageObserver): Promise<Connection> {
   return engineOf(config.url) === 'sqlite'
-    ? { engine: 'sqlite', db: await openSqlite(config.url.slice('sqlite:'.length)) }
-    : { engine: 'postgres', db: await openPostgres(config, onPoolError) };
+    ? { engine: 'sqlite', db: await openSqlite(config.url.slice('sqlite:'.length), observer) }
+    : { engine: 'postgres', db: await openPostgres(config, observer) };
 }
 
 /**
@@ -41,7 +42,7 @@ async function loadSqlite(): Promise<typeof BetterSqlite3> {
   return module.default;
 }
 
-async function openSqlite(path: string): Promise<Database> {
+async function openSqlite(path: string, observer: StorageObserver): Promise<Database> {
   // Asynchronous on purpose: a bad path must never block the event loop (Node's recursive
   // mkdirSync spins forever under /proc, for one), or the start-up deadline could not fire.
   if (path !== ':memory:') await mkdir(dirname(path), { recursive: true });
@@ -53,10 +54,10 @@ async function openSqlite(path: string): Promise<Database> {
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
-  return new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database }) });
+  return new Kysely<DatabaseSchema>({ dialect: observedDialect(new SqliteDialect({ database }), observer) });
 }
 
-async function openPostgres(config: AppConfig['database'], onPoolError: (error: Error) => void): Promise<Database> {
+async function openPostgres(config: AppConfig['database'], observer: StorageObserver): Promise<Database> {
   const [{ default: pg }, { Kysely, PostgresDialect }] = await Promise.all([import('pg'), import('kysely')]);
   const pool: Pool = new pg.Pool({
     connectionString: config.url,
@@ -69,7 +70,11 @@ async function openPostgres(config: AppConfig['database'], onPoolError: (error: 
         oid === INT8_OID ? Number : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
     },
   });
-  // An idle client losing its connection emits here; unhandled, it would crash the process.
-  pool.on('error', onPoolError);
-  return new Kysely<DatabaseSchema>({ dialect: new PostgresDialect({ pool }) });
+  // An idle client losing its connection (a database restart) emits here; unhandled, it would
+  // crash the process. The pool replaces the client on the next query.
+  pool.on('error', (error) => observer.down(error));
+  // A checked-out client (inside a transaction, say) has no pool listener: without its own, losing
+  // its connection would be an unhandled 'error' event and end the process.
+  pool.on('connect', (client) => client.on('error', (error) => observer.down(error)));
+  return new Kysely<DatabaseSchema>({ dialect: observedDialect(new PostgresDialect({ pool }), observer) });
 }

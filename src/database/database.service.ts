@@ -1,10 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { BehaviorSubject, type Observable } from 'rxjs';
 import type { AppConfig } from '../config/app-config.js';
+import { AppError } from '../errors/app-error.js';
 import { InjectConfig } from '../config/config.module.js';
 import { connect, type Connection, engineOf } from './database.connect.js';
 import type { Database, DatabaseEngine } from './database.types.js';
 import { InstanceLock } from './instance-lock.js';
+import type { StorageObserver } from './observed-dialect.js';
+
+/**
+ * Whether the database answered lately, learned from the queries themselves. A shared database
+ * going away must not take every replica out of service at once, so this is a detail of
+ * `/health/ready` (and runs fail with a retryable `STORAGE_UNAVAILABLE`), not a readiness input.
+ */
+export interface StorageHealth {
+  readonly status: 'up' | 'down';
+  readonly lastError?: string;
+  readonly since: number;
+}
 import { migrationProvider } from './migrations/migrations.js';
 
 /**
@@ -20,6 +34,21 @@ export class DatabaseService implements OnApplicationShutdown {
   readonly instanceId = randomUUID();
   private connection: Connection | undefined;
   private readonly lock: InstanceLock | undefined;
+  private readonly health = new BehaviorSubject<StorageHealth>({ status: 'up', since: Date.now() });
+  readonly health$: Observable<StorageHealth> = this.health.asObservable();
+  private readonly observer: StorageObserver = {
+    up: () => {
+      if (this.health.getValue().status === 'up') return;
+      this.logger.log('database reachable again');
+      this.health.next({ status: 'up', since: Date.now() });
+    },
+    down: (error) => {
+      const current = this.health.getValue();
+      const lastError = error instanceof Error ? error.message : String(error);
+      if (current.status === 'up') this.logger.warn(`database unavailable: ${lastError}`);
+      this.health.next({ status: 'down', lastError, since: current.status === 'down' ? current.since : Date.now() });
+    },
+  };
 
   constructor(@InjectConfig() private readonly config: AppConfig) {
     this.engine = engineOf(config.database.url);
@@ -33,9 +62,16 @@ export class DatabaseService implements OnApplicationShutdown {
 
   /** Connects and brings the schema up to date. Safe to call again after a failure. */
   async init(signal: AbortSignal): Promise<void> {
-    this.connection ??= await connect(this.config.database, (error) =>
-      this.logger.warn(`idle database connection lost: ${error.message}`),
-    );
+    try {
+      await this.connectAndMigrate(signal);
+    } catch (error) {
+      // Readiness logs the driver's own words ("connect ECONNREFUSED …"), not the client-facing code.
+      throw error instanceof AppError && error.cause !== undefined ? error.cause : error;
+    }
+  }
+
+  private async connectAndMigrate(signal: AbortSignal): Promise<void> {
+    this.connection ??= await connect(this.config.database, this.observer);
     const { db } = this.connection;
     const { Migrator, sql } = await import('kysely');
     await sql`select 1`.execute(db);
@@ -76,7 +112,12 @@ export class DatabaseService implements OnApplicationShutdown {
     });
   }
 
+  get currentHealth(): StorageHealth {
+    return this.health.getValue();
+  }
+
   async onApplicationShutdown(): Promise<void> {
+    this.health.complete();
     await this.lock?.release();
     const connection = this.connection;
     this.connection = undefined;

@@ -1,13 +1,14 @@
 import { type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import type { NextFunction, Request, Response } from 'express';
+import { DatabaseModule } from '../database/database.module.js';
 import { LlmModule } from '../llm/llm.module.js';
 import { HealthController } from './health.controller.js';
 import { ReadinessHealthIndicator } from './readiness.health-indicator.js';
 
 @Module({
   // Terminus would log every 503 during start-up; readiness logs each transition once instead.
-  imports: [TerminusModule.forRoot({ logger: false }), LlmModule],
+  imports: [TerminusModule.forRoot({ logger: false }), LlmModule, DatabaseModule],
   controllers: [HealthController],
   providers: [ReadinessHealthIndicator],
 })

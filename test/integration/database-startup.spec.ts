@@ -1,24 +1,21 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type Server, type Socket, connect as connectTcp } from 'node:net';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { filter, firstValueFrom } from 'rxjs';
 import { POSTGRES_SKIP_REASON, POSTGRES_URL } from '../support/databases.js';
 import { freePort } from '../support/server-process.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 let app: TestApp | undefined;
-let proxy: { server: Server; sockets: Set<Socket> } | undefined;
+let proxy: TcpProxy | undefined;
 
 afterEach(async () => {
   await app?.close();
   app = undefined;
-  if (proxy !== undefined) {
-    for (const socket of proxy.sockets) socket.destroy();
-    await new Promise((resolve) => proxy?.server.close(resolve));
-    proxy = undefined;
-  }
+  await proxy?.down();
+  proxy = undefined;
 });
 
 /** Resolves once the `threads` dependency has failed `attempts` times (and is being retried). */
@@ -71,18 +68,8 @@ describe('a database that is not there yet', () => {
       expect((await fetch(`${app.url}/health/ready`)).status).toBe(503);
 
       // The database "comes up": a TCP forwarder to the real server starts listening on that port.
-      const sockets = new Set<Socket>();
-      const server = createServer((client) => {
-        const upstream = connectTcp(Number(target.port || 5432), target.hostname);
-        for (const socket of [client, upstream]) {
-          sockets.add(socket);
-          socket.on('error', () => socket.destroy());
-          socket.on('close', () => sockets.delete(socket));
-        }
-        client.pipe(upstream).pipe(client);
-      });
-      proxy = { server, sockets };
-      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+      proxy = new TcpProxy(port, { host: target.hostname, port: Number(target.port || 5432) });
+      await proxy.up();
 
       const ready = await app.readiness.whenReady(15_000);
       const threads = ready.dependencies.find((dep) => dep.name === 'threads');

@@ -1,0 +1,82 @@
+import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryResult } from 'kysely';
+import { isStorageUnavailable, storageUnavailable } from './storage-errors.js';
+
+export interface StorageObserver {
+  /** A query or connection succeeded. */
+  up(): void;
+  /** The database could not be reached (or could not take the write). */
+  down(error: unknown): void;
+}
+
+/**
+ * Wraps a dialect so that every connection attempt and every query reports to `observer`, and a
+ * database outage reaches callers as `STORAGE_UNAVAILABLE` (retryable) instead of a driver error
+ * that would read as a bug. Other errors (constraint violations, SQL mistakes) pass unchanged.
+ * This is the one place the service learns that its store went away or came back: no polling.
+ */
+export function observedDialect(dialect: Dialect, observer: StorageObserver): Dialect {
+  return {
+    createAdapter: () => dialect.createAdapter(),
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+    createDriver: () => observedDriver(dialect.createDriver(), observer),
+  };
+}
+
+function observedDriver(driver: Driver, observer: StorageObserver): Driver {
+  const observed = new WeakSet<DatabaseConnection>();
+  const translate = (error: unknown): unknown => {
+    if (!isStorageUnavailable(error)) return error;
+    observer.down(error);
+    return storageUnavailable(error);
+  };
+  const observe = (connection: DatabaseConnection): DatabaseConnection => {
+    if (observed.has(connection)) return connection;
+    // Drivers reuse connection objects from their pool: patch each one once.
+    const execute = connection.executeQuery.bind(connection);
+    connection.executeQuery = async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
+      try {
+        const result = await execute<R>(query);
+        observer.up();
+        return result;
+      } catch (error) {
+        throw translate(error);
+      }
+    };
+    observed.add(connection);
+    return connection;
+  };
+  // Explicit delegation: drivers keep their state in private fields, so they must be called as themselves.
+  return {
+    init: () => driver.init(),
+    acquireConnection: async () => {
+      try {
+        return observe(await driver.acquireConnection());
+      } catch (error) {
+        throw translate(error);
+      }
+    },
+    beginTransaction: (connection, settings) => driver.beginTransaction(connection, settings),
+    commitTransaction: (connection) => driver.commitTransaction(connection),
+    rollbackTransaction: (connection) => driver.rollbackTransaction(connection),
+    ...(driver.savepoint === undefined
+      ? {}
+      : {
+          savepoint: (connection, name, compile) => driver.savepoint?.(connection, name, compile) ?? Promise.resolve(),
+        }),
+    ...(driver.rollbackToSavepoint === undefined
+      ? {}
+      : {
+          rollbackToSavepoint: (connection, name, compile) =>
+            driver.rollbackToSavepoint?.(connection, name, compile) ?? Promise.resolve(),
+        }),
+    ...(driver.releaseSavepoint === undefined
+      ? {}
+      : {
+          releaseSavepoint: (connection, name, compile) =>
+            driver.releaseSavepoint?.(connection, name, compile) ?? Promise.resolve(),
+        }),
+    releaseConnection: (connection) => driver.releaseConnection(connection),
+    destroy: () => driver.destroy(),
+  } satisfies Driver;
+}
