@@ -4,10 +4,14 @@ import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
 import { HealthModule } from './health/health.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { ReadinessModule } from './readiness/readiness.module.js';
 import { ShutdownModule } from './shutdown/shutdown.module.js';
 
-/** client → gateway → agent → (llm, threads), all gated by readiness; health reads readiness. */
+/**
+ * client → gateway → agent → (llm, threads), all gated by readiness; health reads readiness;
+ * metrics read readiness, the gateway and the agent through their streams.
+ */
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
@@ -21,6 +25,7 @@ export class AppModule {
         }),
         HealthModule,
         GatewayModule,
+        MetricsModule,
         ShutdownModule,
       ],
     };

@@ -33,7 +33,7 @@ async function bootstrap(): Promise<void> {
   await app.listen(config.http.port, config.http.host);
   const url = (await app.getUrl()).replace('[::1]', 'localhost').replace('127.0.0.1', 'localhost');
   log.log(
-    `listening on ${url} (WebSocket ${url.replace(/^http/u, 'ws')}/ws, probes ${url}/health/live and /health/ready)`,
+    `listening on ${url} (WebSocket ${url.replace(/^http/u, 'ws')}/ws, probes ${url}/health/live and /health/ready, metrics ${url}/metrics)`,
   );
   if (config.auth.usingDevelopmentSecret) log.log('get a development token with: npm run token -- <userId>');
 

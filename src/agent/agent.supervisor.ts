@@ -17,6 +17,7 @@ import { untilAborted } from './abortable.js';
 import { runAgentLoop } from './agent.loop.js';
 import { toChatMessage } from '../threads/thread.wire.js';
 import { LiveRun, toStored } from './live-run.js';
+import { RunLifecycle } from './run-lifecycle.js';
 import { RunLimiter, type RunTicket } from './run-limiter.js';
 import { ToolRegistry } from './tools/tool.registry.js';
 
@@ -55,6 +56,7 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
     private readonly journal: RunJournal,
     private readonly tools: ToolRegistry,
     private readonly readiness: ReadinessService,
+    private readonly lifecycle: RunLifecycle,
   ) {
     this.limiter = new RunLimiter(config.agent);
   }
@@ -84,6 +86,7 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
           retryAfterMs: 1_000,
         },
       );
+      this.lifecycle.refused(request.requestId, error.code);
       return { refused: refusal(request.requestId, error) };
     }
     const thread =
@@ -92,6 +95,7 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
     try {
       ticket = this.limiter.admit(ownerId);
     } catch (error) {
+      if (error instanceof AppError) this.lifecycle.refused(request.requestId, error.code);
       if (error instanceof AppError) return { refused: refusal(request.requestId, error) };
       throw error;
     }
@@ -126,6 +130,7 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
     } catch (error) {
       ticket.release();
       this.logger.error(`run ${runId}: storing the request failed: ${String(error)}`);
+      this.lifecycle.refused(request.requestId, 'STORAGE_UNAVAILABLE');
       return {
         refused: refusal(
           request.requestId,
@@ -139,6 +144,7 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
     }
     this.live.set(runId, run);
     run.publish(started);
+    this.lifecycle.started(run);
     const execution = this.execute(run, ticket).finally(() => {
       this.live.delete(runId);
       this.settled.delete(execution);
@@ -269,7 +275,6 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
         return;
       }
       run.finish(last);
-      this.logger.log(`run ${run.identity.runId}: ${outcome.status}${outcome.error ? ` (${outcome.error.code})` : ''}`);
     } catch (error) {
       this.logger.error(`run ${run.identity.runId}: storing the outcome failed: ${String(error)}`);
       run.finish(

@@ -85,7 +85,6 @@ export class ChatGateway implements OnGatewayConnection {
     } catch (error) {
       // Never rethrow: an error escaping here would end Nest's connection stream for every later client.
       if (error instanceof AppError) {
-        this.logger.debug(`connection ${connection.id} refused: ${error.code}`);
         const reason = error.code === 'TOKEN_EXPIRED' ? 'token expired' : 'unauthorized';
         connection.refuse(error, CloseCode.POLICY_VIOLATION, reason);
       } else {

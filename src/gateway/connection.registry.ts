@@ -1,24 +1,30 @@
-import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { type Observable, Subject } from 'rxjs';
 import type { WebSocket } from 'ws';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppError } from '../errors/app-error.js';
 import type { CloseCode } from '../protocol/close-codes.js';
-import { type EarlyFrameEvent, WsConnection } from './ws-connection.js';
+import type { ConnectionEvent, EarlyFrameEvent } from './connection.events.js';
+import { WsConnection } from './ws-connection.js';
 
 /**
  * Every live connection, by socket. Owns the one heartbeat timer for all of them (a timer per
- * socket would cost memory and wake-ups for nothing).
+ * socket would cost memory and wake-ups for nothing), and reports what happens to connections as
+ * streams (metrics subscribe to them) and as one log line per admission and per close.
  */
 @Injectable()
 export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('Gateway');
   private readonly bySocket = new Map<WebSocket, WsConnection>();
   private readonly emptyWaiters = new Set<() => void>();
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private readonly earlyFrames = new Subject<EarlyFrameEvent>();
   /** Every frame held (or dropped) before its connection was established. */
   readonly earlyFrames$: Observable<EarlyFrameEvent> = this.earlyFrames.asObservable();
+  private readonly events = new Subject<ConnectionEvent>();
+  /** Every connection opened, admitted (or refused) and closed, and every frame in and out. */
+  readonly events$: Observable<ConnectionEvent> = this.events.asObservable();
 
   constructor(@InjectConfig() private readonly config: AppConfig) {}
 
@@ -32,6 +38,7 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   onModuleDestroy(): void {
     clearInterval(this.heartbeat);
     this.earlyFrames.complete();
+    this.events.complete();
   }
 
   get size(): number {
@@ -39,10 +46,21 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   }
 
   open(socket: WebSocket): WsConnection {
-    const connection = new WsConnection(socket, (event) => this.earlyFrames.next(event));
+    const connection = new WsConnection(socket, {
+      onEvent: (event) => this.record(event),
+      onEarlyFrame: (event) => this.earlyFrames.next(event),
+    });
     this.bySocket.set(socket, connection);
-    socket.once('close', () => {
+    this.record({ type: 'opened', connectionId: connection.id });
+    socket.once('close', (code: number) => {
       this.bySocket.delete(socket);
+      this.record({
+        type: 'closed',
+        connectionId: connection.id,
+        ...(connection.userId === undefined ? {} : { userId: connection.userId }),
+        code,
+        durationMs: Math.round(performance.now() - connection.openedAt),
+      });
       if (this.bySocket.size === 0) for (const notify of [...this.emptyWaiters]) notify();
     });
     return connection;
@@ -75,6 +93,39 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
     const left = clean ? [] : [...this.bySocket.values()];
     for (const connection of left) connection.socket.terminate();
     return { closed: open.length - left.length, terminated: left.length };
+  }
+
+  /** One line per admission and per close; frames are only counted (metrics), never logged. */
+  private record(event: ConnectionEvent): void {
+    switch (event.type) {
+      case 'admitted':
+        if (event.outcome === 'established') {
+          this.logger.log('connection established', { connectionId: event.connectionId, userId: event.userId });
+        } else {
+          this.logger.log('connection refused', {
+            connectionId: event.connectionId,
+            outcome: event.outcome,
+            errorCode: event.errorCode,
+          });
+        }
+        break;
+      case 'closed':
+        this.logger.log('connection closed', {
+          connectionId: event.connectionId,
+          userId: event.userId,
+          code: event.code,
+          durationMs: event.durationMs,
+        });
+        break;
+      case 'opened':
+      case 'frame':
+        break;
+      default: {
+        const exhaustive: never = event;
+        return exhaustive;
+      }
+    }
+    this.events.next(event);
   }
 
   /** Resolves `true` once no connection is left, or `false` after `timeoutMs`. */

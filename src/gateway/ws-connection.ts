@@ -4,6 +4,7 @@ import type { AppError } from '../errors/app-error.js';
 import { type CloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
 import type { ErrorPayload } from '../protocol/error-codes.js';
 import type { ConnectionEstablished, ServerEvents } from '../protocol/events.js';
+import { type ConnectionEvent, type EarlyFrameEvent, refusalOutcome } from './connection.events.js';
 import { encodeFrame, type InboundFrame } from './frame.codec.js';
 
 /** Frames held per connection while it waits for `connection_established`. */
@@ -18,11 +19,12 @@ export type ConnectionPhase = 'held' | 'established' | 'closing' | 'closed';
 
 export type FrameDispatcher = (frame: InboundFrame) => void;
 
-/** Emitted for every frame that arrives before `connection_established`. */
-export interface EarlyFrameEvent {
-  readonly connectionId: string;
-  /** `held` for processing after establishment, or `dropped` beyond {@link MAX_EARLY_FRAMES}. */
-  readonly outcome: 'held' | 'dropped';
+/** Where a connection reports what happens to it (the registry turns these into streams). */
+export interface WsConnectionObserver {
+  /** Admission outcomes and frames in and out; no payloads. */
+  readonly onEvent?: (event: ConnectionEvent) => void;
+  /** Every frame that arrives before `connection_established`. */
+  readonly onEarlyFrame?: (event: EarlyFrameEvent) => void;
 }
 
 /**
@@ -32,6 +34,8 @@ export interface EarlyFrameEvent {
  */
 export class WsConnection {
   readonly id = randomUUID();
+  /** `performance.now()` when the socket was accepted. */
+  readonly openedAt = performance.now();
   userId: string | undefined;
   private state: ConnectionPhase = 'held';
   private dispatcher: FrameDispatcher | undefined;
@@ -41,7 +45,7 @@ export class WsConnection {
 
   constructor(
     readonly socket: WebSocket,
-    private readonly onEarlyFrame: (event: EarlyFrameEvent) => void = () => {},
+    private readonly observer: WsConnectionObserver = {},
   ) {
     socket.on('pong', () => {
       this.awaitingPong = false;
@@ -62,6 +66,7 @@ export class WsConnection {
    * issue #882). Processing such a frame before readiness is exactly the 1011 of the incident.
    */
   receive(frame: InboundFrame): void {
+    this.observer.onEvent?.({ type: 'frame', connectionId: this.id, direction: 'in' });
     switch (this.state) {
       case 'established':
         this.dispatcher?.(frame);
@@ -69,7 +74,7 @@ export class WsConnection {
       case 'held': {
         const outcome = this.early.length < MAX_EARLY_FRAMES ? 'held' : 'dropped';
         (outcome === 'held' ? this.early : this.dropped).push(frame);
-        this.onEarlyFrame({ connectionId: this.id, outcome });
+        this.observer.onEarlyFrame?.({ connectionId: this.id, outcome });
         return;
       }
       case 'closing':
@@ -93,6 +98,7 @@ export class WsConnection {
     if (this.state !== 'held') return;
     this.userId = userId;
     this.state = 'established';
+    this.observer.onEvent?.({ type: 'admitted', connectionId: this.id, outcome: 'established', userId });
     this.send('connection_established', { connectionId: this.id, userId, ...details });
     if (this.dropped.length > 0) {
       this.sendError({
@@ -112,6 +118,14 @@ export class WsConnection {
    */
   refuse(error: AppError, code: CloseCode, reason: string): void {
     if (this.state === 'closing' || this.state === 'closed') return;
+    if (this.state === 'held') {
+      this.observer.onEvent?.({
+        type: 'admitted',
+        connectionId: this.id,
+        outcome: refusalOutcome(error.code),
+        errorCode: error.code,
+      });
+    }
     const unprocessed = requestIdsOf([...this.early, ...this.dropped]);
     this.early.length = 0;
     this.dropped.length = 0;
@@ -125,7 +139,9 @@ export class WsConnection {
 
   /** Sends an already encoded frame (for fan-out: serialise once, send many). */
   sendRaw(frame: string): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(frame);
+    if (this.socket.readyState !== WebSocket.OPEN) return;
+    this.socket.send(frame);
+    this.observer.onEvent?.({ type: 'frame', connectionId: this.id, direction: 'out' });
   }
 
   sendError(payload: ErrorPayload): void {

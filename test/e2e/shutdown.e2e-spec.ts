@@ -1,3 +1,4 @@
+import { Agent, get } from 'node:http';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { ServerProcess } from '../support/server-process.js';
@@ -47,6 +48,15 @@ describe('graceful shutdown of the real process', () => {
     });
     const idle = await connect(server, 'idle');
     const runner = await connect(server);
+    // An HTTP keep-alive connection left open (a load balancer's): it must not hold the exit.
+    const keepAlive = new Agent({ keepAlive: true });
+    const keptOpen = await new Promise<number>((resolve, reject) => {
+      get(`${server.url}/health/live`, { agent: keepAlive }, (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+      }).on('error', reject);
+    });
+    expect(keptOpen).toBe(200);
     runner.send('agent_request', { requestId: 'in-flight', message: 'a message long enough to stream for a while' });
     await runner.waitFor('agent_message_delta');
 
@@ -74,6 +84,7 @@ describe('graceful shutdown of the real process', () => {
     expect(idleClose.code).toBe(1012);
     expect(idle.frames.at(-1)?.data).toMatchObject({ code: 'SERVICE_SHUTTING_DOWN', retryable: true });
     expect(exit).toEqual({ code: 0, signal: null });
+    keepAlive.destroy();
     // Within the budget the watchdog enforces; a timing goal is the benchmark's business.
     expect(performance.now() - signalledAt).toBeLessThan(delayMs + timeoutMs + 2_000);
   });

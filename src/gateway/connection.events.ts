@@ -1,0 +1,65 @@
+import type { ErrorCode } from '../protocol/error-codes.js';
+
+/** How admission ended for one connection: established, or the reason it was refused. */
+export type AdmissionOutcome =
+  | 'established'
+  | 'unauthorized'
+  | 'token_expired'
+  | 'origin_not_allowed'
+  | 'not_ready'
+  | 'shutting_down'
+  | 'internal_error';
+
+export type FrameDirection = 'in' | 'out';
+
+/** Emitted for every frame that arrives before `connection_established`. */
+export interface EarlyFrameEvent {
+  readonly connectionId: string;
+  /** `held` for processing after establishment, or `dropped` beyond the per-connection limit. */
+  readonly outcome: 'held' | 'dropped';
+}
+
+/**
+ * One connection's life as `ConnectionRegistry.events$` reports it: `opened` when the socket
+ * is accepted, `admitted` once (established or refused; a client that leaves while held has none),
+ * a `frame` per frame in or out, `closed` once. Carries no payloads and no tokens.
+ */
+export type ConnectionEvent =
+  | { readonly type: 'opened'; readonly connectionId: string }
+  | {
+      readonly type: 'admitted';
+      readonly connectionId: string;
+      readonly outcome: AdmissionOutcome;
+      /** Set when established. */
+      readonly userId?: string;
+      /** Set when refused: the code of the `error` frame sent before the close. */
+      readonly errorCode?: ErrorCode;
+    }
+  | { readonly type: 'frame'; readonly connectionId: string; readonly direction: FrameDirection }
+  | {
+      readonly type: 'closed';
+      readonly connectionId: string;
+      readonly userId?: string;
+      /** The close code as the socket saw it: 1006 when the connection dropped without a close frame. */
+      readonly code: number;
+      readonly durationMs: number;
+    };
+
+/** The admission outcome a refusal with `code` stands for. */
+export function refusalOutcome(code: ErrorCode): Exclude<AdmissionOutcome, 'established'> {
+  switch (code) {
+    case 'UNAUTHORIZED':
+      return 'unauthorized';
+    case 'TOKEN_EXPIRED':
+      return 'token_expired';
+    case 'ORIGIN_NOT_ALLOWED':
+      return 'origin_not_allowed';
+    case 'SERVICE_NOT_READY':
+      return 'not_ready';
+    case 'SERVICE_SHUTTING_DOWN':
+      return 'shutting_down';
+    default:
+      // The gateway refuses only for the reasons above; anything else is the 1011 path.
+      return 'internal_error';
+  }
+}

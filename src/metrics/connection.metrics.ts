@@ -1,0 +1,85 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { type Observable, Subscription } from 'rxjs';
+import type { AdmissionOutcome, ConnectionEvent, EarlyFrameEvent } from '../gateway/connection.events.js';
+import { METRIC_PREFIX } from './metrics.constants.js';
+
+const ADMISSION_OUTCOMES = Object.keys({
+  established: true,
+  unauthorized: true,
+  token_expired: true,
+  origin_not_allowed: true,
+  not_ready: true,
+  shutting_down: true,
+  internal_error: true,
+} satisfies Record<AdmissionOutcome, true>) as AdmissionOutcome[];
+
+/** WebSocket connections open, admitted or refused, closed; frames in and out; frames held before admission. */
+export function recordConnections(
+  registry: Registry,
+  events$: Observable<ConnectionEvent>,
+  earlyFrames$: Observable<EarlyFrameEvent>,
+): Subscription {
+  const open = new Gauge({
+    name: `${METRIC_PREFIX}ws_connections_open`,
+    help: 'WebSocket connections open now, held ones (waiting for readiness) included.',
+    registers: [registry],
+  });
+  const admissions = new Counter({
+    name: `${METRIC_PREFIX}ws_connections_total`,
+    help: 'WebSocket connections by admission outcome: established, or the reason they were refused.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const closes = new Counter({
+    name: `${METRIC_PREFIX}ws_closes_total`,
+    help: 'WebSocket connections closed, by close code (1006: dropped without a close frame).',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  const received = new Counter({
+    name: `${METRIC_PREFIX}ws_frames_received_total`,
+    help: 'WebSocket frames received from clients, malformed ones included.',
+    registers: [registry],
+  });
+  const sent = new Counter({
+    name: `${METRIC_PREFIX}ws_frames_sent_total`,
+    help: 'WebSocket frames sent to clients.',
+    registers: [registry],
+  });
+  const early = new Counter({
+    name: `${METRIC_PREFIX}ws_early_frames_total`,
+    help: 'Frames that arrived before connection_established: held for processing, or dropped over the limit.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  // Known label values start at 0, so a first refusal shows as an increase, not as a new series.
+  for (const outcome of ADMISSION_OUTCOMES) admissions.inc({ outcome }, 0);
+  for (const outcome of ['held', 'dropped']) early.inc({ outcome }, 0);
+
+  const subscription = new Subscription();
+  subscription.add(
+    events$.subscribe((event) => {
+      switch (event.type) {
+        case 'opened':
+          open.inc();
+          return;
+        case 'admitted':
+          admissions.inc({ outcome: event.outcome });
+          return;
+        case 'frame':
+          (event.direction === 'in' ? received : sent).inc();
+          return;
+        case 'closed':
+          open.dec();
+          closes.inc({ code: String(event.code) });
+          return;
+        default: {
+          const exhaustive: never = event;
+          return exhaustive;
+        }
+      }
+    }),
+  );
+  subscription.add(earlyFrames$.subscribe((event) => early.inc({ outcome: event.outcome })));
+  return subscription;
+}

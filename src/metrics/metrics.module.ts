@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { AgentModule } from '../agent/agent.module.js';
+import { GatewayModule } from '../gateway/gateway.module.js';
+import { MetricsController } from './metrics.controller.js';
+import { MetricsService } from './metrics.service.js';
+
+/** `GET /metrics`. Reads the gateway, the agent and readiness through their streams; nothing depends on it. */
+@Module({
+  imports: [GatewayModule, AgentModule],
+  controllers: [MetricsController],
+  providers: [MetricsService],
+})
+export class MetricsModule {}

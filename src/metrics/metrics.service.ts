@@ -1,0 +1,43 @@
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Registry } from 'prom-client';
+import { Subscription } from 'rxjs';
+import { RunLifecycle } from '../agent/run-lifecycle.js';
+import { ConnectionRegistry } from '../gateway/connection.registry.js';
+import { ReadinessService } from '../readiness/readiness.service.js';
+import { recordConnections } from './connection.metrics.js';
+import { processMetrics } from './process.metrics.js';
+import { recordReadiness } from './readiness.metrics.js';
+import { recordRuns } from './run.metrics.js';
+
+export interface Scrape {
+  readonly contentType: string;
+  readonly body: string;
+}
+
+/**
+ * This application's metrics, in a registry of its own (never prom-client's global one, so several
+ * applications in one process keep separate counts). Every value is pushed by a stream the
+ * producers expose: readiness snapshots, connection events, run lifecycle events. Nothing polls, and
+ * no producer knows about metrics.
+ */
+@Injectable()
+export class MetricsService implements OnModuleDestroy {
+  private readonly registry = new Registry();
+  private readonly subscription = new Subscription();
+
+  constructor(readiness: ReadinessService, connections: ConnectionRegistry, runs: RunLifecycle) {
+    this.subscription.add(recordReadiness(this.registry, readiness.snapshot$));
+    this.subscription.add(recordConnections(this.registry, connections.events$, connections.earlyFrames$));
+    this.subscription.add(recordRuns(this.registry, runs.events$));
+  }
+
+  /** Everything in the Prometheus text format: this application's metrics, then the process's. */
+  async scrape(): Promise<Scrape> {
+    const merged = Registry.merge([this.registry, processMetrics()]);
+    return { contentType: merged.contentType, body: await merged.metrics() };
+  }
+
+  onModuleDestroy(): void {
+    this.subscription.unsubscribe();
+  }
+}
