@@ -83,9 +83,16 @@ export class ServerProcess {
     return new Promise((resolve) => this.lineWaiters.push({ match, resolve }));
   }
 
-  /** Resolves once readiness logged the phase `ready`. */
-  ready(): Promise<string> {
-    return this.waitForLine((line) => line.includes('phase: starting → ready'));
+  /**
+   * Resolves once the port is open and readiness logged the phase `ready`. Both: with fast
+   * dependencies readiness can flip while `listen()` is still binding the port.
+   */
+  async ready(): Promise<string> {
+    const [, ready] = await Promise.all([
+      this.waitForLine((line) => line.includes('listening on')),
+      this.waitForLine((line) => line.includes('phase: starting → ready')),
+    ]);
+    return ready;
   }
 
   async stop(): Promise<Exit> {
