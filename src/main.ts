@@ -46,15 +46,15 @@ async function bootstrap(): Promise<void> {
       log.warn(`${signal} during the drain (at step "${shutdown.step}"): exiting now`);
       process.exit(1);
     }
-    const watchdog = setTimeout(() => {
-      log.fatal(`shutdown still at step "${shutdown.step}" after ${budgetMs} ms; forcing the exit`);
+    shutdown.watch(budgetMs, (step) => {
+      log.fatal(`shutdown still at step "${step}" after ${budgetMs} ms; forcing the exit`);
       process.exit(1);
-    }, budgetMs);
-    watchdog.unref();
+    });
     shutdown
       .run(signal, () => app.close())
       .then(
-        () => process.exit(0),
+        // Flush the log lines still buffered in the pipe before exiting.
+        () => process.stdout.write('', () => process.exit(0)),
         (error: unknown) => {
           log.fatal(
             `shutdown failed at step "${shutdown.step}": ${error instanceof Error ? error.message : String(error)}`,

@@ -81,4 +81,21 @@ describe('GracefulShutdown', () => {
     expect(drain).toHaveBeenCalledTimes(1);
     expect(closeApp).toHaveBeenCalledTimes(1);
   });
+
+  it('names the step that hangs once the budget is spent, and stays quiet when the drain finishes in time', async () => {
+    const overruns: string[] = [];
+    void shutdown.run('SIGTERM', closeApp);
+    shutdown.watch(27_000, (step) => overruns.push(step));
+    await jest.advanceTimersByTimeAsync(26_999);
+    expect(overruns).toEqual([]);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(overruns).toEqual(['runs']);
+
+    finishRuns({ finished: 1, interrupted: 0 });
+    await settle();
+    const quiet: string[] = [];
+    shutdown.watch(1_000, (step) => quiet.push(step));
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(quiet).toEqual([]);
+  });
 });

@@ -50,6 +50,17 @@ export class GracefulShutdown {
     return this.running;
   }
 
+  /**
+   * Calls `onOverrun` with the step that hangs if the drain is not over `budgetMs` after this call
+   * (`main.ts` then forces the exit). The timer never holds the process open.
+   */
+  watch(budgetMs: number, onOverrun: (step: ShutdownStep) => void): void {
+    const timer = setTimeout(() => {
+      if (this.current !== 'done') onOverrun(this.current);
+    }, budgetMs);
+    timer.unref();
+  }
+
   private async sequence(reason: string, closeApp: () => Promise<void>): Promise<void> {
     this.startedAt = performance.now();
     const { delayMs, timeoutMs } = this.config.shutdown;
