@@ -26,6 +26,8 @@ export interface AppConfig {
     readonly poolSize: number;
     /** PostgreSQL schema to use (created if missing); unset: the server's default search_path. */
     readonly schema?: string;
+    /** PostgreSQL: how long a replica waits for another one's migration before retrying. */
+    readonly migrationLockWaitMs: number;
   };
   readonly llm: {
     readonly provider: 'local' | 'openai';

@@ -86,6 +86,7 @@ export const environmentSchema = z.object({
     .trim()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/u, 'must be a lower-case SQL identifier')
     .optional(),
+  DATABASE_MIGRATION_LOCK_WAIT_MS: milliseconds(15_000, 100),
   LLM_PROVIDER: z.enum(['local', 'openai']).default('local'),
   LLM_BASE_URL: z.url({ protocol: /^https?$/u }).default('https://api.openai.com/v1'),
   LLM_API_KEY: optionalText,
@@ -129,7 +130,12 @@ export function toAppConfig(env: Environment): AppConfig {
         .map((origin) => origin.trim())
         .filter((origin) => origin.length > 0),
     },
-    database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE, schema: env.DATABASE_SCHEMA },
+    database: {
+      url: env.DATABASE_URL,
+      poolSize: env.DATABASE_POOL_SIZE,
+      schema: env.DATABASE_SCHEMA,
+      migrationLockWaitMs: env.DATABASE_MIGRATION_LOCK_WAIT_MS,
+    },
     llm: {
       provider: env.LLM_PROVIDER,
       local: { warmupMs: env.LOCAL_LLM_WARMUP_MS, tokenDelayMs: env.LOCAL_LLM_TOKEN_DELAY_MS },

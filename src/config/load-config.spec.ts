@@ -21,7 +21,7 @@ describe('loadConfig', () => {
       auth: { jwtSecret: DEVELOPMENT_JWT_SECRET, usingDevelopmentSecret: true, issuer: undefined, audience: undefined },
       readiness: { startupTimeoutMs: 60_000 },
       ws: { readyWaitMs: 10_000, maxPayloadBytes: 262_144, heartbeatMs: 25_000, allowedOrigins: [] },
-      database: { url: 'sqlite:./data/agent-gateway.db', poolSize: 10, schema: undefined },
+      database: { url: 'sqlite:./data/agent-gateway.db', poolSize: 10, schema: undefined, migrationLockWaitMs: 15_000 },
       llm: {
         provider: 'local',
         local: { warmupMs: 0, tokenDelayMs: 0 },
@@ -70,6 +70,7 @@ describe('loadConfig', () => {
       DATABASE_URL: 'postgres://app@db.internal:5432/chat',
       DATABASE_POOL_SIZE: '25',
       DATABASE_SCHEMA: 'agent_gateway',
+      DATABASE_MIGRATION_LOCK_WAIT_MS: '60000',
       LLM_PROVIDER: 'openai',
       LLM_BASE_URL: 'http://vllm.internal:8000/v1',
       LLM_API_KEY: 'sk-test',
@@ -90,6 +91,7 @@ describe('loadConfig', () => {
       url: 'postgres://app@db.internal:5432/chat',
       poolSize: 25,
       schema: 'agent_gateway',
+      migrationLockWaitMs: 60_000,
     });
     expect(config.llm.provider).toBe('openai');
     expect(config.llm.openai).toEqual({

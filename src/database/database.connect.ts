@@ -1,9 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Pool } from 'pg';
+import type { LoggerService } from '@nestjs/common';
+import type { Dialect } from 'kysely';
+import type { Pool, PoolClient } from 'pg';
 import type { AppConfig } from '../config/app-config.js';
 import type { Database, DatabaseEngine, DatabaseSchema } from './database.types.js';
+import { scopedMigrationLock } from './migration-lock.js';
 import { observedDialect, type StorageObserver } from './observed-dialect.js';
 
 const INT8_OID = 20;
@@ -11,6 +14,12 @@ const INT8_OID = 20;
 export interface Connection {
   readonly engine: DatabaseEngine;
   readonly db: Database;
+  /**
+   * Closes every connection. Queries still running after `graceMs` (an initialisation waiting on a
+   * lock, say) are cut: their connections are closed under them, so nothing held on the server
+   * (advisory locks, an open transaction) outlives the process's intent to stop.
+   */
+  close(graceMs: number): Promise<void>;
 }
 
 export function engineOf(url: string): DatabaseEngine {
@@ -23,10 +32,17 @@ export function engineOf(url: string): DatabaseEngine {
  * Kysely and the drivers are imported here, inside the `threads` initialisation, not when the
  * service starts: they cost over half a second that would otherwise delay opening the port.
  */
-export async function connect(config: AppConfig['database'], observer: StorageObserver): Promise<Connection> {
-  return engineOf(config.url) === 'sqlite'
-    ? { engine: 'sqlite', db: await openSqlite(config.url.slice('sqlite:'.length), observer) }
-    : { engine: 'postgres', db: await openPostgres(config, observer) };
+export async function connect(
+  config: AppConfig['database'],
+  observer: StorageObserver,
+  logger: Pick<LoggerService, 'warn'>,
+): Promise<Connection> {
+  if (engineOf(config.url) === 'sqlite') {
+    const db = await openSqlite(config.url.slice('sqlite:'.length), observer);
+    // better-sqlite3 is synchronous: nothing can be in flight when this runs.
+    return { engine: 'sqlite', db, close: () => db.destroy() };
+  }
+  return openPostgres(config, observer, logger);
 }
 
 /**
@@ -57,7 +73,11 @@ async function openSqlite(path: string, observer: StorageObserver): Promise<Data
   return new Kysely<DatabaseSchema>({ dialect: observedDialect(new SqliteDialect({ database }), observer) });
 }
 
-async function openPostgres(config: AppConfig['database'], observer: StorageObserver): Promise<Database> {
+async function openPostgres(
+  config: AppConfig['database'],
+  observer: StorageObserver,
+  logger: Pick<LoggerService, 'warn'>,
+): Promise<Connection> {
   const [{ default: pg }, { Kysely, PostgresDialect }] = await Promise.all([import('pg'), import('kysely')]);
   const pool: Pool = new pg.Pool({
     connectionString: config.url,
@@ -76,5 +96,69 @@ async function openPostgres(config: AppConfig['database'], observer: StorageObse
   // A checked-out client (inside a transaction, say) has no pool listener: without its own, losing
   // its connection would be an unhandled 'error' event and end the process.
   pool.on('connect', (client) => client.on('error', (error) => observer.down(error)));
-  return new Kysely<DatabaseSchema>({ dialect: observedDialect(new PostgresDialect({ pool }), observer) });
+  const clients = new Set<PoolClient>();
+  pool.on('connect', (client) => clients.add(client));
+  pool.on('remove', (client) => clients.delete(client));
+  const postgres = new PostgresDialect({ pool });
+  const dialect: Dialect = {
+    createAdapter: () =>
+      scopedMigrationLock(postgres.createAdapter(), {
+        waitMs: config.migrationLockWaitMs,
+        onWait: ({ backend, schema }) => {
+          logger.warn('waiting for the migration lock', { schema, heldByBackend: backend });
+        },
+      }),
+    createDriver: () => postgres.createDriver(),
+    createQueryCompiler: () => postgres.createQueryCompiler(),
+    createIntrospector: (db) => postgres.createIntrospector(db),
+  };
+  const db = new Kysely<DatabaseSchema>({ dialect: observedDialect(dialect, observer) });
+  return {
+    engine: 'postgres',
+    db,
+    async close(graceMs: number): Promise<void> {
+      // The pool's end waits for every checked-out client to come back.
+      const destroyed = db.destroy();
+      if (await settlesWithin(destroyed, graceMs)) return;
+      // Still busy after the grace. Closing the socket is not enough: a backend waiting on a lock
+      // does not notice its client left until the wait ends. End those sessions on the server.
+      const backends = [...clients].flatMap((client) => {
+        const { processID } = client as PoolClient & { processID?: number | null };
+        return typeof processID === 'number' ? [processID] : [];
+      });
+      try {
+        const admin = new pg.Client({ connectionString: config.url, connectionTimeoutMillis: 2_000 });
+        await admin.connect();
+        try {
+          await admin.query('select pg_terminate_backend(pid, 2000) from unnest($1::int[]) as pid', [backends]);
+        } finally {
+          await admin.end();
+        }
+      } catch (error) {
+        logger.warn('could not end the sessions still busy at shutdown', {
+          backends,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+      for (const client of clients) void client.end().catch(() => undefined);
+      await destroyed;
+    },
+  };
+}
+
+/** Whether `promise` settles (either way) within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const settled = promise.then(
+    () => true as const,
+    () => true as const,
+  );
+  try {
+    return await Promise.race([settled, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -7,6 +7,7 @@ import { InjectConfig } from '../config/config.module.js';
 import { connect, type Connection, engineOf } from './database.connect.js';
 import type { Database, DatabaseEngine } from './database.types.js';
 import { InstanceLock } from './instance-lock.js';
+import { migrationProvider } from './migrations/migrations.js';
 import type { StorageObserver } from './observed-dialect.js';
 
 /**
@@ -19,7 +20,9 @@ export interface StorageHealth {
   readonly lastError?: string;
   readonly since: number;
 }
-import { migrationProvider } from './migrations/migrations.js';
+
+/** At shutdown, how long queries still running (an initialisation, at worst) get before they are cut. */
+const CLOSE_GRACE_MS = 2_000;
 
 /**
  * The one database connection (SQLite file or PostgreSQL pool) and its schema. `init` is part of
@@ -33,6 +36,7 @@ export class DatabaseService implements OnApplicationShutdown {
   /** This process, as recorded on the runs it executes. */
   readonly instanceId = randomUUID();
   private connection: Connection | undefined;
+  private closed = false;
   private readonly lock: InstanceLock | undefined;
   private readonly health = new BehaviorSubject<StorageHealth>({ status: 'up', since: Date.now() });
   readonly health$: Observable<StorageHealth> = this.health.asObservable();
@@ -71,7 +75,15 @@ export class DatabaseService implements OnApplicationShutdown {
   }
 
   private async connectAndMigrate(signal: AbortSignal): Promise<void> {
-    this.connection ??= await connect(this.config.database, this.observer);
+    if (this.connection === undefined) {
+      const connection = await connect(this.config.database, this.observer, this.logger);
+      if (this.closed) {
+        // The app shut down while this was connecting: nothing else would ever close this pool.
+        await connection.close(0);
+        throw new Error('database initialisation abandoned: the service is shutting down');
+      }
+      this.connection = connection;
+    }
     const { db } = this.connection;
     const { Migrator, sql } = await import('kysely');
     await sql`select 1`.execute(db);
@@ -81,7 +93,13 @@ export class DatabaseService implements OnApplicationShutdown {
       await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
     }
     // With PostgreSQL the migrator holds an advisory lock, so replicas starting together migrate once.
-    const { error, results = [] } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+    const { error, results = [] } = await new Migrator({
+      db,
+      provider: migrationProvider,
+      // Named, not left to the search path: told nothing, Kysely takes a migration table in *any*
+      // schema of the database for its own, and then fails to find it in this one.
+      ...(this.engine === 'postgres' ? { migrationTableSchema: await currentSchema(db) } : {}),
+    }).migrateToLatest();
     for (const result of results) {
       if (result.status === 'Success') this.logger.log(`migration ${result.migrationName} applied`);
     }
@@ -117,10 +135,21 @@ export class DatabaseService implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
     this.health.complete();
     await this.lock?.release();
     const connection = this.connection;
     this.connection = undefined;
-    await connection?.db.destroy();
+    await connection?.close(CLOSE_GRACE_MS);
   }
+}
+
+/** The schema new tables go to: the configured one, or the first of the server's default search path. */
+async function currentSchema(db: Database): Promise<string> {
+  const { sql } = await import('kysely');
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+  const schema = rows[0]?.schema;
+  if (schema === null || schema === undefined)
+    throw new Error('no schema to migrate: the search path names none that exists');
+  return schema;
 }

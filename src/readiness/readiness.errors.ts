@@ -25,7 +25,12 @@ export class NotReadyError extends Error {
 
   constructor(readonly snapshot: ReadinessSnapshot) {
     const missing = missingDependencies(snapshot);
-    super(`service is ${snapshot.phase}; not ready: ${missing.join(', ') || 'none'}`);
+    // Why each one is missing, where it said: what someone reading a failed start-up needs first.
+    const reasons = missing.map((name) => {
+      const dep = snapshot.dependencies.find((candidate) => candidate.name === name);
+      return dep?.lastError === undefined ? name : `${name} (attempt ${dep.attempts}: ${dep.lastError})`;
+    });
+    super(`service is ${snapshot.phase}; not ready: ${reasons.join(', ') || 'none'}`);
     this.name = 'NotReadyError';
     this.missing = missing;
   }

@@ -300,7 +300,10 @@ describe('ReadinessService', () => {
         throw new FatalInitError('bad model path');
       });
       await jest.advanceTimersByTimeAsync(0);
-      expect(((await outcome) as NotReadyError).snapshot.phase).toBe('failed');
+      const error = (await outcome) as NotReadyError;
+      expect(error.snapshot.phase).toBe('failed');
+      // The message says why, so a failed start-up in a log needs nothing else to be understood.
+      expect(error.message).toBe('service is failed; not ready: llm (attempt 1: bad model path), threads, agent');
     });
   });
 

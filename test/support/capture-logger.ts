@@ -13,6 +13,7 @@ export interface LogEntry {
 /** A Nest logger that records lines instead of printing them. */
 export class CaptureLogger implements LoggerService {
   readonly entries: LogEntry[] = [];
+  private readonly waiters = new Set<{ matches(entry: LogEntry): boolean; resolve(entry: LogEntry): void }>();
 
   log(message: unknown, ...rest: unknown[]): void {
     this.push('log', message, rest);
@@ -44,6 +45,13 @@ export class CaptureLogger implements LoggerService {
     );
   }
 
+  /** Resolves with the first entry, logged already or later, that `matches`. */
+  waitFor(matches: (entry: LogEntry) => boolean): Promise<LogEntry> {
+    const logged = this.entries.find(matches);
+    if (logged !== undefined) return Promise.resolve(logged);
+    return new Promise((resolve) => this.waiters.add({ matches, resolve }));
+  }
+
   /** Every entry as one JSON line, everything it carries included: what a log shipper would see. */
   lines(): string[] {
     return this.entries.map((entry) => JSON.stringify(entry));
@@ -56,13 +64,19 @@ export class CaptureLogger implements LoggerService {
     const args = context === undefined ? rest : rest.slice(0, -1);
     const objects = args.filter(isPlainObject);
     const others = args.filter((arg) => !isPlainObject(arg)).map((arg) => String(arg));
-    this.entries.push({
+    const entry: LogEntry = {
       level,
       message: typeof message === 'string' ? message : stringify(message),
       context,
       ...(objects.length === 0 ? {} : { params: Object.assign({}, ...objects) as Record<string, unknown> }),
       ...(others.length === 0 ? {} : { extra: others }),
-    });
+    };
+    this.entries.push(entry);
+    for (const waiter of this.waiters) {
+      if (!waiter.matches(entry)) continue;
+      this.waiters.delete(waiter);
+      waiter.resolve(entry);
+    }
   }
 }
 

@@ -69,7 +69,16 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   await app.listen(0, '127.0.0.1');
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   const readiness = app.get(ReadinessService);
-  if (options.ready === true) await readiness.whenReady(5_000);
+  if (options.ready === true) {
+    try {
+      await readiness.whenReady(10_000);
+    } catch (error) {
+      // Nobody else holds this app: left running, its retries would keep Jest from ever exiting.
+      await app.close();
+      await database?.drop();
+      throw error;
+    }
+  }
   const clients: TestClient[] = [];
   const connect = (connectOptions?: ConnectOptions): TestClient => {
     const client = new TestClient(url, connectOptions);
