@@ -28,6 +28,8 @@ COPY --from=prod-deps /app/node_modules ./node_modules
 # package.json carries "type": "module", which dist/ needs.
 COPY package.json ./
 COPY --from=build /app/dist ./dist
+# The chat page served at / (its SDK modules are in dist/client and dist/protocol).
+COPY public ./public
 RUN mkdir -p /app/data && chown 10001:10001 /app/data
 # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 10001:10001

@@ -34,4 +34,6 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
+  // The chat page's script runs in browsers.
+  { files: ['public/**/*.js'], languageOptions: { globals: { ...globals.browser } } },
 );

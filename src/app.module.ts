@@ -5,6 +5,7 @@ import { ConfigModule } from './config/config.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { PageModule } from './page/page.module.js';
 import { ReadinessModule } from './readiness/readiness.module.js';
 import { ShutdownModule } from './shutdown/shutdown.module.js';
 
@@ -27,6 +28,7 @@ export class AppModule {
         GatewayModule,
         MetricsModule,
         ShutdownModule,
+        PageModule.forRoot(config),
       ],
     };
   }

@@ -10,6 +10,7 @@ import { TokenVerifier } from './token-verifier.service.js';
     JwtModule.registerAsync({ inject: [APP_CONFIG], useFactory: (config: AppConfig) => jwtModuleOptions(config) }),
   ],
   providers: [TokenVerifier],
-  exports: [TokenVerifier],
+  // JwtModule for the development token route (PageModule).
+  exports: [TokenVerifier, JwtModule],
 })
 export class AuthModule {}

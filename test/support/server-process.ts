@@ -63,8 +63,9 @@ export class ServerProcess {
     this.child.stderr?.on('data', onData);
   }
 
-  static async start(env: Record<string, string> = {}): Promise<ServerProcess> {
-    return new ServerProcess(await freePort(), env);
+  /** Spawns the server on `port` (a free one by default; pass the old one to restart "in place"). */
+  static async start(env: Record<string, string> = {}, port?: number): Promise<ServerProcess> {
+    return new ServerProcess(port ?? (await freePort()), env);
   }
 
   get url(): string {

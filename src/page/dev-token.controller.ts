@@ -1,0 +1,34 @@
+import { Body, Controller, HttpCode, Post, UseFilters } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import { z } from 'zod';
+import { HttpErrorFilter } from '../gateway/http-error.filter.js';
+import { RequestValidationPipe } from '../gateway/request-validation.pipe.js';
+
+const devTokenRequest = z.object({
+  userId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/u, 'must be 1–64 letters, digits, dots, dashes or underscores'),
+  ttlSeconds: z.number().int().min(1).max(86_400).default(3_600),
+});
+
+export interface DevToken {
+  readonly token: string;
+  readonly userId: string;
+  readonly expiresAt: string;
+}
+
+/**
+ * `POST /dev/token {userId, ttlSeconds?}`: a token for trying the service out from the chat page.
+ * Registered only when `NODE_ENV` is not `production` (see `PageModule`): in production tokens come
+ * from the real identity provider, and this route does not exist.
+ */
+@Controller('dev')
+@UseFilters(HttpErrorFilter)
+export class DevTokenController {
+  constructor(private readonly jwt: JwtService) {}
+
+  @Post('token')
+  @HttpCode(200)
+  issue(@Body(new RequestValidationPipe(devTokenRequest)) body: z.infer<typeof devTokenRequest>): DevToken {
+    const token = this.jwt.sign({ sub: body.userId }, { expiresIn: body.ttlSeconds });
+    return { token, userId: body.userId, expiresAt: new Date(Date.now() + body.ttlSeconds * 1000).toISOString() };
+  }
+}

@@ -1,0 +1,79 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { type Browser, chromium, type Page } from 'playwright-core';
+
+/** Debian's Chromium (`apt-get install -y chromium`; `.ci/run` installs it when missing). */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_AVAILABLE = existsSync(CHROMIUM_PATH);
+export const CHROMIUM_SKIP_REASON = `Chromium skipped: ${CHROMIUM_PATH} is missing; install it (apt-get install -y chromium) or set CHROMIUM_PATH=… to run these tests`;
+
+/** Where a failing scenario leaves its screenshot. */
+export const SCREENSHOT_DIR = fileURLToPath(new URL('../../test-output/browser/', import.meta.url));
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    // Root in CI: no sandbox. The rest keeps Chromium off a network it cannot reach.
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+      '--disable-quic',
+    ],
+  });
+}
+
+/** Runs a scenario; if it fails, saves what the page showed as `<name>.png` and fails the same way. */
+export async function withScreenshot(page: Page, name: string, scenario: () => Promise<void>): Promise<void> {
+  try {
+    await scenario();
+  } catch (error) {
+    await mkdir(SCREENSHOT_DIR, { recursive: true });
+    const path = `${SCREENSHOT_DIR}${name}.png`;
+    await page.screenshot({ path, fullPage: true }).catch(() => undefined);
+    if (error instanceof Error) error.message += `\n(screenshot: ${path})`;
+    throw error;
+  }
+}
+
+/**
+ * Records every connection state the page shows (`#connection-state`'s `data-state` and text), from
+ * the first paint on: a state that lasts a few milliseconds is still seen.
+ */
+export async function recordConnectionStates(page: Page): Promise<void> {
+  // Plain JavaScript: it runs in the page, which this project's TypeScript (no DOM types) does not describe.
+  await page.addInitScript({
+    content: `
+      window.connectionStates = [];
+      const normal = (text) => text.replace(/\\d+ s/u, 'N s');
+      const watch = () => {
+        const element = document.querySelector('#connection-state');
+        const record = () => {
+          const entry = { state: element.getAttribute('data-state') ?? '', text: element.textContent ?? '' };
+          const last = window.connectionStates.at(-1);
+          if (last === undefined || last.state !== entry.state || normal(last.text) !== normal(entry.text)) {
+            window.connectionStates.push(entry);
+          }
+        };
+        record();
+        new MutationObserver(record).observe(element, { attributes: true, childList: true, characterData: true, subtree: true });
+      };
+      document.addEventListener('DOMContentLoaded', watch);
+    `,
+  });
+}
+
+export interface ShownState {
+  readonly state: string;
+  readonly text: string;
+}
+
+/** Every connection state the page showed so far, in order. */
+export function connectionStates(page: Page): Promise<ShownState[]> {
+  return page.evaluate<ShownState[]>('window.connectionStates');
+}
