@@ -55,6 +55,7 @@ function signedIn(token) {
   ui.signInMessage.textContent = '';
   ui.signOut.hidden = false;
   if (tokenWanted !== undefined) {
+    ui.chat.hidden = false;
     const resolve = tokenWanted;
     tokenWanted = undefined;
     resolve(token);
@@ -97,6 +98,8 @@ ui.signOut.addEventListener('click', () => {
 /** The server refused the token: ask the person for a new one instead of reconnecting in a loop. */
 function askForNewToken(error) {
   sessionStorage.removeItem(TOKEN_KEY);
+  ui.chat.hidden = true;
+  ui.signOut.hidden = true;
   const why = error.code === 'TOKEN_EXPIRED' ? 'Your session expired.' : 'The server did not accept your sign-in.';
   showSignIn(`${why} Sign in again to continue.`);
   return new Promise((resolve) => {

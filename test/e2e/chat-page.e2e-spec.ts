@@ -9,6 +9,7 @@ import {
   connectionStates,
   launchChromium,
   recordConnectionStates,
+  snapshot,
   withScreenshot,
 } from '../support/browser.js';
 import { ServerProcess } from '../support/server-process.js';
@@ -95,6 +96,8 @@ describe('the chat page in Chromium', () => {
     await withScreenshot(page, 'service-starting', async () => {
       await page.goto(server.url);
       await signIn(page, 'alice');
+      await page.locator('#connection-state[data-state="reconnecting"]').waitFor();
+      await snapshot(page, 'service-starting-1-waiting');
       await page.locator('#connection-state[data-state="open"]').waitFor({ timeout: 15_000 });
       expect((await fetch(`${server.url}/health/ready`)).status).toBe(200);
 
@@ -118,6 +121,7 @@ describe('the chat page in Chromium', () => {
       await send(page, 'Hello from Chromium');
       const reply = await finishedReply(page);
       expect(reply).toEqual({ text: echo('Hello from Chromium'), status: 'completed' });
+      await snapshot(page, 'service-starting-2-replied');
       expect(await page.evaluate('window.replyUpdates')).toBeGreaterThan(10);
       await expect(page.locator('#thread-list button').first().textContent()).resolves.toBe('Hello from Chromium');
     });
@@ -149,6 +153,7 @@ describe('the chat page in Chromium', () => {
         .waitFor();
       first.child.kill('SIGTERM');
       await page.locator('#connection-state[data-state="reconnecting"]').waitFor();
+      await snapshot(page, 'restart-mid-reply-1-reconnecting');
       expect((await first.exited).code).toBe(0);
 
       // Its replacement comes up on the same address and the same database.
@@ -169,6 +174,7 @@ describe('the chat page in Chromium', () => {
       // And it answers.
       await send(page, 'Are you back?');
       await expect(finishedReply(page)).resolves.toEqual({ text: echo('Are you back?'), status: 'completed' });
+      await snapshot(page, 'restart-mid-reply-2-back');
     });
   });
 
@@ -188,13 +194,16 @@ describe('the chat page in Chromium', () => {
       await notice.waitFor();
       await expect(notice.textContent()).resolves.toBe('Your session expired. Sign in again to continue.');
       await page.locator('#connection-state[data-state="refreshing_token"]').waitFor();
+      expect(await page.locator('#chat').isHidden()).toBe(true);
       expect(sockets).toHaveLength(1);
+      await snapshot(page, 'expired-token-1-sign-in-again');
       const refused = await (await fetch(`${server.url}/metrics`)).text();
       expect(refused).toContain('agent_gateway_ws_connections_total{outcome="token_expired"} 1');
 
       await signIn(page, 'carol');
       await page.locator('#connection-state[data-state="open"]').waitFor();
       await expect(page.locator('#connection-state').textContent()).resolves.toBe('Connected as carol');
+      await snapshot(page, 'expired-token-2-connected');
       expect(sockets).toHaveLength(2);
     });
   });

@@ -234,6 +234,20 @@ describe('the client SDK', () => {
       expect(alice.states.filter((state) => state.status === 'connecting')).toHaveLength(1);
     });
 
+    it('on 1009 (a frame over the limit) reconnects without resending it; the run says it was lost', async () => {
+      app = await startTestApp({ ready: true, env: { WS_MAX_PAYLOAD_BYTES: '1024' } });
+      const alice = client();
+      await alice.connect();
+      const lost = reaches(alice, (state) => state.status === 'reconnecting');
+      const run = alice.run('x'.repeat(2_000));
+      expect(await lost).toMatchObject({ lastClose: { code: 1009 } });
+      expect(await run.result).toMatchObject({ status: 'failed', error: { code: 'CONNECTION_LOST', retryable: true } });
+      await reaches(alice, (state) => state.status === 'open');
+      await expect(alice.request('ping', {})).resolves.toMatchObject({ serverTime: expect.any(String) });
+      // Nothing was resent: the second connection carried only the ping.
+      expect(alice.states.filter((state) => state.status === 'open')).toHaveLength(2);
+    });
+
     it('gives up after its budget of attempts, and says why', async () => {
       const nobody = await freePort();
       const alice = client({ url: `ws://127.0.0.1:${nobody}/ws`, reconnect: { maxAttempts: 3 } });

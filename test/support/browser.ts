@@ -28,13 +28,19 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
+/** Saves what the page shows now as `<name>.png` (the moments a scenario is about, for people to look at). */
+export async function snapshot(page: Page, name: string): Promise<void> {
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({ path: `${SCREENSHOT_DIR}${name}.png`, fullPage: true });
+}
+
 /** Runs a scenario; if it fails, saves what the page showed as `<name>.png` and fails the same way. */
 export async function withScreenshot(page: Page, name: string, scenario: () => Promise<void>): Promise<void> {
   try {
     await scenario();
   } catch (error) {
     await mkdir(SCREENSHOT_DIR, { recursive: true });
-    const path = `${SCREENSHOT_DIR}${name}.png`;
+    const path = `${SCREENSHOT_DIR}${name}-failed.png`;
     await page.screenshot({ path, fullPage: true }).catch(() => undefined);
     if (error instanceof Error) error.message += `\n(screenshot: ${path})`;
     throw error;
