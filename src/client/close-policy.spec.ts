@@ -11,7 +11,7 @@ const error = (code: ErrorPayload['code'], extra: Partial<ErrorPayload> = {}): E
 });
 
 describe('decideOnClose: the close-code table of docs/protocol.md', () => {
-  it.each([1001, 1006, 1009, 1011, 1012, 1013])('reconnects after %i', (code) => {
+  it.each([1001, 1006, 1007, 1009, 1011, 1012, 1013])('reconnects after %i', (code) => {
     expect(decideOnClose({ code, reason: '' })).toEqual({ action: 'reconnect', notBeforeMs: 0 });
   });
 

@@ -16,9 +16,10 @@ export type CloseDecision =
 
 /**
  * Codes worth reconnecting after (docs/protocol.md, "Close codes"): going away, no close frame,
- * frame too big (the oversized frame is not resent), internal error, service restart, not ready.
+ * a frame that was not UTF-8 or too big (neither is resent), internal error, service restart, not
+ * ready.
  */
-const RECONNECT_CODES = new Set([1001, 1006, 1009, 1011, 1012, 1013]);
+const RECONNECT_CODES = new Set([1001, 1006, 1007, 1009, 1011, 1012, 1013]);
 
 /** Authentication failures a new token can fix; `ORIGIN_NOT_ALLOWED` is not one of them. */
 const TOKEN_ERRORS = new Set(['TOKEN_EXPIRED', 'UNAUTHORIZED']);

@@ -1,6 +1,8 @@
+import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import WebSocket from 'ws';
 import { startTestApp, type TestApp } from '../support/test-app.js';
-import { signToken } from '../support/tokens.js';
+import { signToken, TEST_JWT_SECRET } from '../support/tokens.js';
 import type { TestClient } from '../support/ws-client.js';
 
 const now = (): number => Math.floor(Date.now() / 1000);
@@ -14,6 +16,16 @@ async function expectRefused(client: TestClient, code: string): Promise<void> {
     event: 'error',
     data: expect.objectContaining({ code, retryable: false, message: expect.any(String) }),
   });
+}
+
+/**
+ * Algorithm confusion: a token that says RS256 but is HMAC-signed with the server's own secret
+ * (what a verifier that lets the token pick its algorithm would check it against).
+ */
+function rs256Confused(): string {
+  const part = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const unsigned = `${part({ alg: 'RS256', typ: 'JWT' })}.${part({ sub: 'mallory', exp: now() + 3600 })}`;
+  return `${unsigned}.${createHmac('sha256', TEST_JWT_SECRET).update(unsigned).digest('base64url')}`;
 }
 
 const earlyRequest = [{ event: 'agent_request', data: { requestId: 'r1', message: 'should never run' } }];
@@ -50,6 +62,7 @@ describe('WebSocket authentication', () => {
       ['a token with an empty sub', signToken({ sub: '' })],
       ['a token not valid yet', signToken({ nbf: now() + 3600 })],
       ['an oversized token', signToken({ pad: 'x'.repeat(9_000) })],
+      ['an RS256 token HMAC-signed with the server secret (algorithm confusion)', rs256Confused()],
     ])('refuses %s with UNAUTHORIZED and close 1008', async (_name, token) => {
       await expectRefused(app.connect({ via, token, sendOnOpen: earlyRequest }), 'UNAUTHORIZED');
     });
@@ -58,6 +71,19 @@ describe('WebSocket authentication', () => {
       const token = signToken({ iat: now() - 7200, exp: now() - 3600 });
       await expectRefused(app.connect({ via, token, sendOnOpen: earlyRequest }), 'TOKEN_EXPIRED');
     });
+  });
+
+  it('refuses a 100 KB token at the HTTP layer (431, before any upgrade), and keeps serving', async () => {
+    const url = `${app.url.replace('http', 'ws')}/ws`;
+    const huge = signToken({ pad: 'x'.repeat(100_000) });
+    const status = await new Promise<number>((resolve, reject) => {
+      const socket = new WebSocket(url, { headers: { authorization: `Bearer ${huge}` } });
+      socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+      socket.on('open', () => reject(new Error('a 100 KB token was let through')));
+      socket.on('error', () => undefined);
+    });
+    expect(status).toBe(431);
+    await app.connect({ token: signToken() }).waitFor('connection_established');
   });
 
   it('refuses a connection without any token', async () => {
