@@ -32,6 +32,8 @@ for (const { engine, available } of ENGINES) {
         ...db?.env,
         JWT_SECRET: TEST_JWT_SECRET,
         LOCAL_LLM_TOKEN_DELAY_MS: '25',
+        // 20 runs at once, none of them queued.
+        AGENT_MAX_CONCURRENT_RUNS: '32',
       });
       servers.push(server);
       await server.ready();
@@ -84,6 +86,43 @@ for (const { engine, available } of ENGINES) {
       const end = await after.runEnd('again');
       expect(end.event).toBe('agent_completed');
       expect(end.data.threadId).toBe(threadId);
+    });
+
+    it('kill -9 in the middle of 20 runs: every acknowledged message is stored once, every run reads interrupted', async () => {
+      db = await createTestDatabase(engine);
+      const first = await boot();
+      const users = Array.from({ length: 20 }, (_, index) => `user-${index}`);
+      const before = await Promise.all(
+        users.map(async (user) => {
+          const client = new TestClient(first.url, { token: signToken({ sub: user }) });
+          clients.push(client);
+          await client.waitFor('connection_established');
+          client.send('agent_request', { requestId: 'r', message: `message of ${user}: tell me a long story` });
+          const started = await client.waitFor('agent_started');
+          return { user, runId: String(started.data.runId), threadId: String(started.data.threadId), client };
+        }),
+      );
+      // Every run is streaming when the process dies.
+      await Promise.all(before.map(({ client }) => client.waitFor('agent_message_delta')));
+      await first.stop();
+
+      const second = await boot();
+      for (const { user, runId, threadId } of before) {
+        const after = new TestClient(second.url, { token: signToken({ sub: user }) });
+        clients.push(after);
+        await after.waitFor('connection_established');
+        after.send('resume', { requestId: 'back', runId, afterSeq: 0 });
+        const resumed = await after.waitFor('resumed');
+        expect(resumed.data).toMatchObject({ runId, recovered: false, status: 'interrupted' });
+        after.send('thread_list', { requestId: 'threads' });
+        const list = await after.waitFor('thread_list_result');
+        expect((list.data.threads as Array<{ id: string }>).map((thread) => thread.id)).toEqual([threadId]);
+        after.send('thread_history', { requestId: 'h', threadId });
+        const history = await after.waitFor('thread_history_result');
+        expect(
+          (history.data.messages as Array<{ role: string; content: string }>).map((m) => [m.role, m.content]),
+        ).toEqual([['user', `message of ${user}: tell me a long story`]]);
+      }
     });
   });
 }
