@@ -16,6 +16,14 @@ export interface AppConfig {
     readonly readyWaitMs: number;
     readonly maxPayloadBytes: number;
     readonly heartbeatMs: number;
+    /** Frames per second a connection may send on average (a token bucket)… */
+    readonly messagesPerSecond: number;
+    /** …and at once. */
+    readonly messageBurst: number;
+    /** A client that lets more than this wait to be sent (it stopped reading) is cut off. */
+    readonly maxBufferedBytes: number;
+    /** Established connections one user may hold at once. */
+    readonly maxConnectionsPerUser: number;
     /** Empty: every origin is allowed. */
     readonly allowedOrigins: readonly string[];
   };

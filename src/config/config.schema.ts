@@ -77,6 +77,10 @@ export const environmentSchema = z.object({
     .default(262_144),
   WS_HEARTBEAT_MS: milliseconds(25_000, 100),
   WS_ALLOWED_ORIGINS: z.string().optional(),
+  WS_MAX_MESSAGES_PER_SECOND: count(50, 1, 1_000_000),
+  WS_MESSAGE_BURST: count(100, 1, 1_000_000),
+  WS_MAX_BUFFERED_BYTES: count(8 * 1024 * 1024, 65_536, 1024 * 1024 * 1024),
+  WS_MAX_CONNECTIONS_PER_USER: count(20, 1, 100_000),
   LOCAL_LLM_WARMUP_MS: milliseconds(0),
   LOCAL_LLM_TOKEN_DELAY_MS: milliseconds(0),
   DATABASE_URL: databaseUrl.default('sqlite:./data/agent-gateway.db'),
@@ -125,6 +129,10 @@ export function toAppConfig(env: Environment): AppConfig {
       readyWaitMs: env.WS_READY_WAIT_MS,
       maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
       heartbeatMs: env.WS_HEARTBEAT_MS,
+      messagesPerSecond: env.WS_MAX_MESSAGES_PER_SECOND,
+      messageBurst: env.WS_MESSAGE_BURST,
+      maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
+      maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
       allowedOrigins: (env.WS_ALLOWED_ORIGINS ?? '')
         .split(',')
         .map((origin) => origin.trim())

@@ -192,6 +192,18 @@ export class ChatGateway implements OnGatewayConnection {
   private admit(connection: WsConnection, userId: string, snapshot: ReadinessSnapshot): void {
     switch (snapshot.phase) {
       case 'ready':
+        if (this.connections.establishedOf(userId) >= this.config.ws.maxConnectionsPerUser) {
+          connection.refuse(
+            new AppError(
+              'TOO_MANY_CONNECTIONS',
+              `user already has ${this.config.ws.maxConnectionsPerUser} connections open; close one first`,
+              false,
+            ),
+            CloseCode.POLICY_VIOLATION,
+            'too many connections',
+          );
+          return;
+        }
         connection.establish(userId, {
           protocolVersion: PROTOCOL_VERSION,
           heartbeatMs: this.config.ws.heartbeatMs,

@@ -6,11 +6,14 @@ export type AdmissionOutcome =
   | 'unauthorized'
   | 'token_expired'
   | 'origin_not_allowed'
+  | 'too_many_connections'
   | 'not_ready'
   | 'shutting_down'
   | 'internal_error';
 
 export type FrameDirection = 'in' | 'out';
+
+export type ConnectionLimit = 'message_rate' | 'slow_consumer';
 
 /** Emitted for every frame that arrives before `connection_established`. */
 export interface EarlyFrameEvent {
@@ -37,6 +40,13 @@ export type ConnectionEvent =
     }
   | { readonly type: 'frame'; readonly connectionId: string; readonly direction: FrameDirection }
   | {
+      readonly type: 'limited';
+      readonly connectionId: string;
+      /** `message_rate`: a frame over the rate was dropped; `slow_consumer`: the socket was cut off. */
+      readonly limit: ConnectionLimit;
+      readonly userId?: string;
+    }
+  | {
       readonly type: 'closed';
       readonly connectionId: string;
       readonly userId?: string;
@@ -54,6 +64,8 @@ export function refusalOutcome(code: ErrorCode): Exclude<AdmissionOutcome, 'esta
       return 'token_expired';
     case 'ORIGIN_NOT_ALLOWED':
       return 'origin_not_allowed';
+    case 'TOO_MANY_CONNECTIONS':
+      return 'too_many_connections';
     case 'SERVICE_NOT_READY':
       return 'not_ready';
     case 'SERVICE_SHUTTING_DOWN':

@@ -46,10 +46,12 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   }
 
   open(socket: WebSocket): WsConnection {
-    const connection = new WsConnection(socket, {
-      onEvent: (event) => this.record(event),
-      onEarlyFrame: (event) => this.earlyFrames.next(event),
-    });
+    const { messagesPerSecond, messageBurst, maxBufferedBytes } = this.config.ws;
+    const connection = new WsConnection(
+      socket,
+      { onEvent: (event) => this.record(event), onEarlyFrame: (event) => this.earlyFrames.next(event) },
+      { messagesPerSecond, messageBurst, maxBufferedBytes },
+    );
     this.bySocket.set(socket, connection);
     this.record({ type: 'opened', connectionId: connection.id });
     socket.once('close', (code: number) => {
@@ -64,6 +66,15 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
       if (this.bySocket.size === 0) for (const notify of [...this.emptyWaiters]) notify();
     });
     return connection;
+  }
+
+  /** Established connections of `userId`, this one included once it is. */
+  establishedOf(userId: string): number {
+    let count = 0;
+    for (const connection of this.bySocket.values()) {
+      if (connection.userId === userId && connection.phase === 'established') count += 1;
+    }
+    return count;
   }
 
   /** The connection of `socket`. Every accepted socket has one: it is registered before any frame is read. */
@@ -116,6 +127,12 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
           code: event.code,
           durationMs: event.durationMs,
         });
+        break;
+      case 'limited':
+        // A flood of dropped frames is counted, not logged line by line; a cut-off is worth a line.
+        if (event.limit === 'slow_consumer') {
+          this.logger.warn('slow consumer cut off', { connectionId: event.connectionId, userId: event.userId });
+        }
         break;
       case 'opened':
       case 'frame':

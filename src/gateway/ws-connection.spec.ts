@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { WebSocket } from 'ws';
 import { AppError } from '../errors/app-error.js';
 import type { InboundFrame } from './frame.codec.js';
@@ -8,6 +8,7 @@ import { MAX_EARLY_FRAMES, WsConnection } from './ws-connection.js';
 /** The parts of a `ws` socket a connection uses, recording what was sent. */
 class FakeSocket extends EventEmitter {
   readyState: number = WebSocket.OPEN;
+  bufferedAmount = 0;
   readonly sent: Array<{ event: string; data: Record<string, unknown> }> = [];
   closedWith: { code: number; reason: string } | undefined;
   terminated = false;
@@ -107,5 +108,63 @@ describe('WsConnection', () => {
     connection.receive(request('late'));
     expect(dispatched).toEqual([]);
     expect(connection.phase).toBe('closed');
+  });
+});
+
+describe('WsConnection limits', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it('lets a burst through, drops what is over the rate with RATE_LIMITED, and refills with time', () => {
+    jest.useFakeTimers();
+    const socket = new FakeSocket();
+    const connection = new WsConnection(
+      socket as unknown as WebSocket,
+      {},
+      {
+        messagesPerSecond: 10,
+        messageBurst: 3,
+        maxBufferedBytes: Number.POSITIVE_INFINITY,
+      },
+    );
+    const dispatched: InboundFrame[] = [];
+    connection.attach((frame) => dispatched.push(frame));
+    connection.establish('alice', details);
+    for (const id of ['1', '2', '3', '4']) connection.receive(request(id));
+    expect(dispatched.map((frame) => frame.requestId)).toEqual(['1', '2', '3']);
+    expect(socket.sent.at(-1)).toEqual({
+      event: 'error',
+      data: expect.objectContaining({ code: 'RATE_LIMITED', retryable: true, requestId: '4', retryAfterMs: 100 }),
+    });
+
+    jest.advanceTimersByTime(99);
+    connection.receive(request('5'));
+    expect(dispatched).toHaveLength(3);
+    jest.advanceTimersByTime(101); // 0.2 s since the burst: two tokens back
+    connection.receive(request('6'));
+    connection.receive(request('7'));
+    expect(dispatched.map((frame) => frame.requestId)).toEqual(['1', '2', '3', '6', '7']);
+    expect(socket.closedWith).toBeUndefined();
+  });
+
+  it('cuts off a client that lets more than maxBufferedBytes wait to be sent', () => {
+    const socket = new FakeSocket();
+    const events: unknown[] = [];
+    const connection = new WsConnection(
+      socket as unknown as WebSocket,
+      { onEvent: (event) => events.push(event) },
+      { messagesPerSecond: 1, messageBurst: 1, maxBufferedBytes: 1_000 },
+    );
+    connection.establish('alice', details);
+    socket.bufferedAmount = 1_000;
+    connection.send('pong', { serverTime: 'now' });
+    expect(socket.terminated).toBe(false);
+    socket.bufferedAmount = 1_001;
+    connection.send('pong', { serverTime: 'now' });
+    expect(socket.terminated).toBe(true);
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: 'limited', limit: 'slow_consumer', userId: 'alice' }),
+    );
   });
 });

@@ -19,6 +19,19 @@ export type ConnectionPhase = 'held' | 'established' | 'closing' | 'closed';
 
 export type FrameDispatcher = (frame: InboundFrame) => void;
 
+/** What one connection may do (see `AppConfig['ws']`). */
+export interface ConnectionLimits {
+  readonly messagesPerSecond: number;
+  readonly messageBurst: number;
+  readonly maxBufferedBytes: number;
+}
+
+const UNLIMITED: ConnectionLimits = {
+  messagesPerSecond: Number.POSITIVE_INFINITY,
+  messageBurst: Number.POSITIVE_INFINITY,
+  maxBufferedBytes: Number.POSITIVE_INFINITY,
+};
+
 /** Where a connection reports what happens to it (the registry turns these into streams). */
 export interface WsConnectionObserver {
   /** Admission outcomes and frames in and out; no payloads. */
@@ -42,11 +55,16 @@ export class WsConnection {
   private readonly early: InboundFrame[] = [];
   private readonly dropped: InboundFrame[] = [];
   private awaitingPong = false;
+  /** The message-rate token bucket, refilled lazily from the clock (no timer per connection). */
+  private tokens: number;
+  private refilledAt = performance.now();
 
   constructor(
     readonly socket: WebSocket,
     private readonly observer: WsConnectionObserver = {},
+    private readonly limits: ConnectionLimits = UNLIMITED,
   ) {
+    this.tokens = limits.messageBurst;
     socket.on('pong', () => {
       this.awaitingPong = false;
     });
@@ -69,7 +87,8 @@ export class WsConnection {
     this.observer.onEvent?.({ type: 'frame', connectionId: this.id, direction: 'in' });
     switch (this.state) {
       case 'established':
-        this.dispatcher?.(frame);
+        if (this.takeToken()) this.dispatcher?.(frame);
+        else this.rateLimited(frame);
         return;
       case 'held': {
         const outcome = this.early.length < MAX_EARLY_FRAMES ? 'held' : 'dropped';
@@ -142,6 +161,18 @@ export class WsConnection {
     if (this.socket.readyState !== WebSocket.OPEN) return;
     this.socket.send(frame);
     this.observer.onEvent?.({ type: 'frame', connectionId: this.id, direction: 'out' });
+    // A client that stopped reading: what waits for it would grow without bound. It cannot read a
+    // close frame either, so the socket is cut at once (it sees 1006) and the memory goes with it.
+    if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.observer.onEvent?.({
+        type: 'limited',
+        connectionId: this.id,
+        limit: 'slow_consumer',
+        ...(this.userId === undefined ? {} : { userId: this.userId }),
+      });
+      this.state = 'closing';
+      this.socket.terminate();
+    }
   }
 
   sendError(payload: ErrorPayload): void {
@@ -163,6 +194,28 @@ export class WsConnection {
     }
     this.awaitingPong = true;
     this.socket.ping();
+  }
+
+  private takeToken(): boolean {
+    const now = performance.now();
+    const refill = ((now - this.refilledAt) / 1000) * this.limits.messagesPerSecond;
+    this.tokens = Math.min(this.limits.messageBurst, this.tokens + refill);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** A frame over the rate: dropped unprocessed, answered so the client knows what to resend and when. */
+  private rateLimited(frame: InboundFrame): void {
+    this.observer.onEvent?.({ type: 'limited', connectionId: this.id, limit: 'message_rate' });
+    this.sendError({
+      code: 'RATE_LIMITED',
+      message: `more than ${this.limits.messagesPerSecond} frames per second on this connection: this one was not processed`,
+      retryable: true,
+      retryAfterMs: Math.ceil(((1 - this.tokens) / this.limits.messagesPerSecond) * 1000),
+      ...(frame.requestId === undefined ? {} : { requestId: frame.requestId }),
+    });
   }
 
   private flush(): void {

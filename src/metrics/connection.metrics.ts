@@ -8,6 +8,7 @@ const ADMISSION_OUTCOMES = Object.keys({
   unauthorized: true,
   token_expired: true,
   origin_not_allowed: true,
+  too_many_connections: true,
   not_ready: true,
   shutting_down: true,
   internal_error: true,
@@ -52,6 +53,13 @@ export function recordConnections(
     labelNames: ['outcome'],
     registers: [registry],
   });
+  const limited = new Counter({
+    name: `${METRIC_PREFIX}ws_limited_total`,
+    help: 'Per-connection limits applied: message_rate (a frame over the rate was dropped and answered RATE_LIMITED), slow_consumer (a client that stopped reading was cut off).',
+    labelNames: ['limit'],
+    registers: [registry],
+  });
+  for (const limit of ['message_rate', 'slow_consumer']) limited.inc({ limit }, 0);
   // Known label values start at 0, so a first refusal shows as an increase, not as a new series.
   for (const outcome of ADMISSION_OUTCOMES) admissions.inc({ outcome }, 0);
   for (const outcome of ['held', 'dropped']) early.inc({ outcome }, 0);
@@ -68,6 +76,9 @@ export function recordConnections(
           return;
         case 'frame':
           (event.direction === 'in' ? received : sent).inc();
+          return;
+        case 'limited':
+          limited.inc({ limit: event.limit });
           return;
         case 'closed':
           open.dec();

@@ -106,6 +106,9 @@ describe('frame fuzzing', () => {
     app = await startTestApp({
       ready: true,
       env: {
+        // The per-connection rate limit has its own test (limits.spec.ts): here every frame must be processed.
+        WS_MAX_MESSAGES_PER_SECOND: '1000000',
+        WS_MESSAGE_BURST: '1000000',
         WS_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD_BYTES),
         AGENT_MAX_RUNS_PER_USER: '1000',
         AGENT_QUEUE_SIZE: '1000',

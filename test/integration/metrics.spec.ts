@@ -98,6 +98,7 @@ describe('GET /metrics', () => {
       'agent_gateway_ws_early_frames_total',
       'agent_gateway_ws_frames_received_total',
       'agent_gateway_ws_frames_sent_total',
+      'agent_gateway_ws_limited_total',
     ]);
     for (const name of ours) expect(metrics.help.get(name)?.length ?? 0).toBeGreaterThan(20);
     expect(metrics.types.get('agent_gateway_agent_run_duration_seconds')).toBe('histogram');
