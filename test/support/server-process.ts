@@ -84,6 +84,18 @@ export class ServerProcess {
     return new Promise((resolve) => this.lineWaiters.push({ match, resolve }));
   }
 
+  /** Resolves once `count` output lines (already printed or still to come) satisfy `match`. */
+  waitForLines(match: (line: string) => boolean, count: number): Promise<void> {
+    let seen = this.output.filter(match).length;
+    if (seen >= count) return Promise.resolve();
+    return new Promise((resolve) =>
+      this.lineWaiters.push({
+        match: (line) => match(line) && (seen += 1) >= count,
+        resolve: () => resolve(),
+      }),
+    );
+  }
+
   /**
    * Resolves once the port is open and readiness logged the phase `ready`. Both: with fast
    * dependencies readiness can flip while `listen()` is still binding the port.
