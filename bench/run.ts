@@ -1,15 +1,19 @@
 /**
- * `npm run bench [-- --quick]`: runs the benchmark scenarios and prints a JSON summary.
- * Timing goals live here, never in the tests.
+ * `npm run bench [-- --quick]`: runs the benchmark scenarios, prints a JSON summary and writes it
+ * to bench/results/<timestamp>.json. Timing goals live here, never in the tests.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { ENGINES } from '../test/support/databases.js';
 import { measureRunLatency, type RunLatency } from './agent-runs.js';
 import { measureDrain } from './shutdown.js';
+import { measureSideBySide } from './side-by-side.js';
 import { measureRelease, measureStartup } from './startup.js';
 
 const quick = process.argv.includes('--quick');
-const rounds = quick ? 3 : 7;
+const rounds = quick ? 2 : 7;
+const startedAt = performance.now();
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -35,6 +39,8 @@ for (const { engine, available } of ENGINES) {
 
 const drain = await measureDrain(quick ? 20 : 100, quick ? 3 : 10);
 
+const sideBySide = await measureSideBySide(quick);
+
 const summary = {
   machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
   startup: {
@@ -51,5 +57,14 @@ const summary = {
   release: releases.map((r) => ({ held: r.held, spreadMs: round(r.spreadMs) })),
   agentRunLatency: runLatency,
   drain,
+  sideBySide,
+  mode: quick ? 'quick' : 'full',
+  wallSeconds: Math.round((performance.now() - startedAt) / 1000),
 };
-process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+const json = `${JSON.stringify(summary, null, 2)}\n`;
+process.stdout.write(json);
+const results = new URL('./results/', import.meta.url);
+mkdirSync(results, { recursive: true });
+const file = new URL(`${new Date().toISOString().replace(/[:.]/gu, '-')}${quick ? '-quick' : ''}.json`, results);
+writeFileSync(file, json);
+process.stderr.write(`written to bench/results/${file.pathname.split('/').at(-1)}\n`);

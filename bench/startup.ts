@@ -53,24 +53,27 @@ export async function measureRelease(count: number, warmupMs = 3_000): Promise<R
   });
   try {
     await server.waitForLine((line) => line.includes('listening on'));
-    const token = signToken({ sub: 'bench' });
     const sockets: WebSocket[] = [];
     const established: number[] = [];
+    const refused: string[] = [];
     let allEstablished!: () => void;
     const released = new Promise<void>((resolve) => (allEstablished = resolve));
     await Promise.all(
       Array.from(
         { length: count },
-        () =>
+        (_, index) =>
           new Promise<void>((resolve, reject) => {
+            // One user per connection: more than WS_MAX_CONNECTIONS_PER_USER (20) of one user are refused.
             const socket = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, {
-              headers: { authorization: `Bearer ${token}` },
+              headers: { authorization: `Bearer ${signToken({ sub: `bench-${index}` })}` },
               perMessageDeflate: false,
             });
             sockets.push(socket);
             socket.once('open', () => resolve());
             socket.once('error', reject);
-            socket.once('message', () => {
+            socket.once('message', (raw) => {
+              const text = (raw as Buffer).toString();
+              if (!text.startsWith('{"event":"connection_established"')) refused.push(text.slice(0, 200));
               established.push(server.elapsed());
               if (established.length === count) allEstablished();
             });
@@ -79,6 +82,7 @@ export async function measureRelease(count: number, warmupMs = 3_000): Promise<R
     );
     if (established.length > 0) throw new Error('a connection was released before the warm-up ended');
     await released;
+    if (refused.length > 0) throw new Error(`${refused.length} connections refused, first: ${refused[0]}`);
     for (const socket of sockets) socket.terminate();
     const first = Math.min(...established);
     const last = Math.max(...established);

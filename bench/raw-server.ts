@@ -1,0 +1,120 @@
+/**
+ * The baseline of the side-by-side benchmark: the smallest `ws` server that does the gateway's job
+ * on the wire, and nothing else. Same port handling (`PORT`, `HOST`), `perMessageDeflate: false`,
+ * the same payload limit, the same JSON frames `{"event","data"}`, the same HS256 JWT from
+ * `?token=` (or `Authorization: Bearer`) verified with node:crypto (`exp` and `sub` required), the
+ * same `connection_established` fields, `ping` → `pong {requestId, serverTime}`, and `stream`:
+ * N frames shaped like `agent_message_delta`, sent in one loop, then `stream_done`.
+ *
+ * Self-contained on purpose (only `node:*` and `ws`): `bench/side-by-side.ts` transpiles it to plain
+ * JavaScript and runs it with `node`, with no loader in the process.
+ */
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage } from 'node:http';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+
+const PROTOCOL_VERSION = 1;
+const HEARTBEAT_MS = 25_000;
+/** The gateway's `WS_MAX_PAYLOAD_BYTES` default. */
+const MAX_PAYLOAD_BYTES = 262_144;
+const MAX_TOKEN_LENGTH = 8 * 1024;
+const MAX_REQUEST_ID_LENGTH = 128;
+
+const secret = Buffer.from(process.env.JWT_SECRET ?? '', 'utf8');
+if (secret.length === 0) throw new Error('raw-server: JWT_SECRET is required');
+const port = Number(process.env.PORT ?? 3000);
+const host = process.env.HOST ?? '0.0.0.0';
+
+function send(socket: WebSocket, event: string, data: unknown): void {
+  if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ event, data }));
+}
+
+function tokenOf(request: IncomingMessage): string | undefined {
+  const header = request.headers.authorization;
+  if (header !== undefined) return /^Bearer[ ]+(\S+)[ ]*$/iu.exec(header)?.[1];
+  const query = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
+  return query === null || query === '' ? undefined : query;
+}
+
+/** The user id of a valid token: HS256 only, signature, `exp` in the future, non-empty `sub`. */
+function verify(token: string | undefined): { userId: string } | { code: string } {
+  if (token === undefined || token.length > MAX_TOKEN_LENGTH) return { code: 'UNAUTHORIZED' };
+  const parts = token.split('.');
+  if (parts.length !== 3) return { code: 'UNAUTHORIZED' };
+  const [header = '', payload = '', signature = ''] = parts;
+  try {
+    const { alg } = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { alg?: unknown };
+    if (alg !== 'HS256') return { code: 'UNAUTHORIZED' };
+    const expected = createHmac('sha256', secret).update(`${header}.${payload}`).digest();
+    const given = Buffer.from(signature, 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { code: 'UNAUTHORIZED' };
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown; sub?: unknown };
+    if (typeof claims.exp !== 'number') return { code: 'UNAUTHORIZED' };
+    if (claims.exp * 1000 <= Date.now()) return { code: 'TOKEN_EXPIRED' };
+    if (typeof claims.sub !== 'string' || claims.sub === '') return { code: 'UNAUTHORIZED' };
+    return { userId: claims.sub };
+  } catch {
+    return { code: 'UNAUTHORIZED' };
+  }
+}
+
+function onMessage(socket: WebSocket, raw: RawData, isBinary: boolean): void {
+  if (isBinary) return send(socket, 'error', { code: 'BAD_REQUEST', message: 'binary frame', retryable: false });
+  let frame: { event?: unknown; data?: Record<string, unknown> };
+  try {
+    frame = JSON.parse((raw as Buffer).toString('utf8')) as typeof frame;
+  } catch {
+    return send(socket, 'error', { code: 'BAD_REQUEST', message: 'not JSON', retryable: false });
+  }
+  const data = typeof frame.data === 'object' && frame.data !== null ? frame.data : {};
+  const requestId = typeof data.requestId === 'string' ? data.requestId : undefined;
+  if (requestId !== undefined && requestId.length > MAX_REQUEST_ID_LENGTH) {
+    return send(socket, 'error', { code: 'VALIDATION_FAILED', message: 'requestId', retryable: false, requestId });
+  }
+  switch (frame.event) {
+    case 'ping':
+      return send(
+        socket,
+        'pong',
+        requestId === undefined
+          ? { serverTime: new Date().toISOString() }
+          : { requestId, serverTime: new Date().toISOString() },
+      );
+    case 'stream': {
+      // What the gateway does for a run's deltas, without the run: one frame per piece, back to back.
+      const count = typeof data.count === 'number' ? Math.min(data.count, 1_000_000) : 0;
+      const text = typeof data.text === 'string' ? data.text : '';
+      const runId = randomUUID();
+      for (let seq = 1; seq <= count; seq += 1) send(socket, 'agent_message_delta', { text, runId, requestId, seq });
+      return send(socket, 'stream_done', { requestId, runId, count });
+    }
+    default:
+      return send(socket, 'error', { code: 'UNKNOWN_EVENT', message: 'unknown event', retryable: false, requestId });
+  }
+}
+
+const http = createServer((request, response) => {
+  const known = request.url === '/health/ready' || request.url === '/health/live';
+  response.writeHead(known ? 200 : 404, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+});
+const wss = new WebSocketServer({ server: http, path: '/ws', perMessageDeflate: false, maxPayload: MAX_PAYLOAD_BYTES });
+wss.on('connection', (socket, request) => {
+  socket.on('error', () => undefined);
+  const verdict = verify(tokenOf(request));
+  if ('code' in verdict) {
+    send(socket, 'error', { code: verdict.code, message: 'authentication failed', retryable: false });
+    socket.close(1008, verdict.code === 'TOKEN_EXPIRED' ? 'token expired' : 'unauthorized');
+    return;
+  }
+  send(socket, 'connection_established', {
+    connectionId: randomUUID(),
+    userId: verdict.userId,
+    protocolVersion: PROTOCOL_VERSION,
+    heartbeatMs: HEARTBEAT_MS,
+    serverTime: new Date().toISOString(),
+  });
+  socket.on('message', (raw, isBinary) => onMessage(socket, raw, isBinary));
+});
+http.listen(port, host, () => process.stdout.write(`raw-server listening on ${host}:${port}\n`));
+process.on('SIGTERM', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));
