@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { LoggerService } from '@nestjs/common';
 import type { Dialect } from 'kysely';
-import type { Pool, PoolClient } from 'pg';
+import type { Client, Pool, PoolClient } from 'pg';
 import type { AppConfig } from '../config/app-config.js';
 import type { Database, DatabaseEngine, DatabaseSchema } from './database.types.js';
 import { scopedMigrationLock } from './migration-lock.js';
@@ -95,9 +95,12 @@ async function openPostgres(
   pool.on('error', (error) => observer.down(error));
   // A checked-out client (inside a transaction, say) has no pool listener: without its own, losing
   // its connection would be an unhandled 'error' event and end the process.
-  pool.on('connect', (client) => client.on('error', (error) => observer.down(error)));
+  // Every client is also tracked, so that shutdown can end the sessions still busy on the server.
   const clients = new Set<PoolClient>();
-  pool.on('connect', (client) => clients.add(client));
+  pool.on('connect', (client) => {
+    client.on('error', (error) => observer.down(error));
+    clients.add(client);
+  });
   pool.on('remove', (client) => clients.delete(client));
   const postgres = new PostgresDialect({ pool });
   const dialect: Dialect = {
@@ -126,24 +129,34 @@ async function openPostgres(
         const { processID } = client as PoolClient & { processID?: number | null };
         return typeof processID === 'number' ? [processID] : [];
       });
-      try {
-        const admin = new pg.Client({ connectionString: config.url, connectionTimeoutMillis: 2_000 });
-        await admin.connect();
-        try {
-          await admin.query('select pg_terminate_backend(pid, 2000) from unnest($1::int[]) as pid', [backends]);
-        } finally {
-          await admin.end();
-        }
-      } catch (error) {
-        logger.warn('could not end the sessions still busy at shutdown', {
-          backends,
-          error: error instanceof Error ? error.message : String(error),
-        });
-      }
+      if (backends.length > 0) await terminateBackends(pg, config.url, backends, logger);
       for (const client of clients) void client.end().catch(() => undefined);
       await destroyed;
     },
   };
+}
+
+/** Ends `backends` on the server (a lock wait ignores a closed socket until it ends). */
+async function terminateBackends(
+  pg: { readonly Client: typeof Client },
+  url: string,
+  backends: readonly number[],
+  logger: Pick<LoggerService, 'warn'>,
+): Promise<void> {
+  try {
+    const admin = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+    await admin.connect();
+    try {
+      await admin.query('select pg_terminate_backend(pid, 2000) from unnest($1::int[]) as pid', [backends]);
+    } finally {
+      await admin.end();
+    }
+  } catch (error) {
+    logger.warn('could not end the sessions still busy at shutdown', {
+      backends,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
 }
 
 /** Whether `promise` settles (either way) within `ms`. */

@@ -17,6 +17,8 @@ import { WsConnection } from './ws-connection.js';
 export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Gateway');
   private readonly bySocket = new Map<WebSocket, WsConnection>();
+  /** Established connections per user, kept from the admission and close events (admission reads it). */
+  private readonly establishedByUser = new Map<string, number>();
   private readonly emptyWaiters = new Set<() => void>();
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private readonly earlyFrames = new Subject<EarlyFrameEvent>();
@@ -70,11 +72,7 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
 
   /** Established connections of `userId`, this one included once it is. */
   establishedOf(userId: string): number {
-    let count = 0;
-    for (const connection of this.bySocket.values()) {
-      if (connection.userId === userId && connection.phase === 'established') count += 1;
-    }
-    return count;
+    return this.establishedByUser.get(userId) ?? 0;
   }
 
   /** The connection of `socket`. Every accepted socket has one: it is registered before any frame is read. */
@@ -110,6 +108,9 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   private record(event: ConnectionEvent): void {
     switch (event.type) {
       case 'admitted':
+        if (event.outcome === 'established' && event.userId !== undefined) {
+          this.establishedByUser.set(event.userId, this.establishedOf(event.userId) + 1);
+        }
         if (event.outcome === 'established') {
           this.logger.log('connection established', { connectionId: event.connectionId, userId: event.userId });
         } else {
@@ -121,6 +122,12 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
         }
         break;
       case 'closed':
+        // Only established connections carry a user id.
+        if (event.userId !== undefined) {
+          const left = this.establishedOf(event.userId) - 1;
+          if (left > 0) this.establishedByUser.set(event.userId, left);
+          else this.establishedByUser.delete(event.userId);
+        }
         this.logger.log('connection closed', {
           connectionId: event.connectionId,
           userId: event.userId,
