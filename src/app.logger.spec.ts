@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
-import { createAppLogger } from './app.logger.js';
+import { ConsoleLogger } from '@nestjs/common';
+import { createAppLogger, REDACTED_LOG_KEYS } from './app.logger.js';
 
 /** Calls `log` and returns what the logger wrote to stdout, one entry per line. */
 function written(log: () => void): string[] {
@@ -50,6 +51,23 @@ describe('createAppLogger', () => {
     expect(line).not.toContain('eyJ.secret');
     expect(line).not.toContain('my diary');
     expect(JSON.parse(line ?? '')).toMatchObject({ token: '[REDACTED]', delta: { text: '[REDACTED]' } });
+  });
+
+  it('writes flat records (its shortcut) exactly as Nest would, masking included', () => {
+    const nest = new ConsoleLogger({ json: true, flattenParams: true, redact: [...REDACTED_LOG_KEYS] });
+    const ours = createAppLogger({ format: 'json', level: 'log' });
+    const fields = { connectionId: 'c1', userId: 'u1', code: 1000, ok: true, Token: 'eyJ.secret', level: 'fake' };
+    const lines = (logger: ConsoleLogger): unknown[] =>
+      written(() => {
+        logger.log('connection closed', fields, 'Gateway');
+        logger.warn('slow consumer cut off', { connectionId: 'c2', userId: undefined }, 'Gateway');
+        logger.log('no fields', 'Gateway');
+      }).map((line) => ({ ...(JSON.parse(line) as object), timestamp: 0 }));
+    const expected = lines(nest);
+    expect(expected).toHaveLength(3);
+    expect(lines(ours)).toEqual(expected);
+    expect(JSON.stringify(expected)).not.toContain('eyJ.secret');
+    expect(expected[0]).toMatchObject({ level: 'log', Token: '[REDACTED]' });
   });
 
   it('drops the levels below LOG_LEVEL', () => {

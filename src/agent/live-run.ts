@@ -23,7 +23,7 @@ export class LiveRun {
   private readonly logger = new Logger('Agent');
   private readonly sent: RunFrame[] = [];
   private readonly live = new Subject<RunFrame>();
-  private unsaved: StoredRunEvent[] = [];
+  private unsaved: RunFrame[] = [];
   private saving: Promise<void> = Promise.resolve();
   private saveScheduled = false;
   private ended = false;
@@ -51,7 +51,7 @@ export class LiveRun {
   /** Sends an event to everyone following the run and queues it for storage. */
   emit<E extends RunEventName>(event: E, data: RunEventData<E>): void {
     const frame = this.frame(event, data);
-    this.unsaved.push(toStored(frame));
+    this.unsaved.push(frame);
     this.publish(frame);
     this.scheduleSave();
   }
@@ -86,7 +86,7 @@ export class LiveRun {
     await this.saving;
     const rest = this.unsaved;
     this.unsaved = [];
-    return rest;
+    return rest.map(toStored);
   }
 
   /** Sends the final event (already committed) and completes every follower. */
@@ -99,13 +99,14 @@ export class LiveRun {
   private scheduleSave(): void {
     if (this.saveScheduled) return;
     this.saveScheduled = true;
-    // Deltas arrive in bursts: one INSERT per burst instead of one per token.
-    this.saving = this.saving.then(async () => {
+    // Deltas arrive in bursts (a fast model yields many in one turn of the event loop): the save
+    // waits for the turn to end, so a burst is one INSERT, and its deltas one row (RunEventRepository).
+    this.saving = this.saving.then(nextTurn).then(async () => {
       this.saveScheduled = false;
       const batch = this.unsaved;
       this.unsaved = [];
       try {
-        await this.journal.record(batch);
+        await this.journal.record(batch.map(toStored));
       } catch (error) {
         // Kept for the final transaction, which retries them with the run's outcome.
         this.unsaved = [...batch, ...this.unsaved];
@@ -113,6 +114,10 @@ export class LiveRun {
       }
     });
   }
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 export function toStored(frame: RunFrame): StoredRunEvent {

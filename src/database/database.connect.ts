@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { LoggerService } from '@nestjs/common';
-import type { Dialect } from 'kysely';
+import type { Dialect, SqliteDatabase } from 'kysely';
 import type { Client, Pool, PoolClient } from 'pg';
 import type { AppConfig } from '../config/app-config.js';
 import type { Database, DatabaseEngine, DatabaseSchema } from './database.types.js';
@@ -70,7 +70,33 @@ async function openSqlite(path: string, observer: StorageObserver): Promise<Data
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
-  return new Kysely<DatabaseSchema>({ dialect: observedDialect(new SqliteDialect({ database }), observer) });
+  return new Kysely<DatabaseSchema>({
+    dialect: observedDialect(new SqliteDialect({ database: withStatementCache(database) }), observer),
+  });
+}
+
+/** Prepared statements kept per SQL text (beyond this many, the first prepared is dropped). */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Kysely's SQLite driver prepares every query again; SQLite's parser and planner then cost more
+ * than running the statement. The statements an app runs are few and repeat, so they are kept.
+ * (Queries are never streamed here, so a cached statement is never busy when it is reused.)
+ */
+function withStatementCache(database: BetterSqlite3.Database): SqliteDatabase {
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  return {
+    close: () => database.close(),
+    prepare(sql: string) {
+      let statement = statements.get(sql);
+      if (statement === undefined) {
+        statement = database.prepare(sql);
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value ?? '');
+        statements.set(sql, statement);
+      }
+      return statement;
+    },
+  };
 }
 
 async function openPostgres(

@@ -9,7 +9,7 @@ import {
   WebSocketGateway,
   type WsResponse,
 } from '@nestjs/websockets';
-import { first, type Observable, of, timeout } from 'rxjs';
+import { first, type Observable, of, type Subscription, timeout } from 'rxjs';
 import { RunReplay } from '../agent/run-replay.service.js';
 import type { WebSocket } from 'ws';
 import { AgentSupervisor } from '../agent/agent.supervisor.js';
@@ -179,14 +179,24 @@ export class ChatGateway implements OnGatewayConnection {
   }
 
   private admitWhenReady(connection: WsConnection, userId: string): void {
-    // BehaviorSubject: when already ready this runs synchronously, before any frame is read.
-    const subscription = this.readiness.snapshot$
+    // Already decided (ready, draining, failed): admitted here and now, before any frame is read.
+    const current = this.readiness.snapshot;
+    if (current.phase !== 'starting') {
+      this.admit(connection, userId, current);
+      return;
+    }
+    // Held: released by the readiness stream the instant it flips, or refused when the wait runs out.
+    let subscription: Subscription | undefined = undefined;
+    subscription = this.readiness.snapshot$
       .pipe(
         first((snapshot) => snapshot.phase !== 'starting', undefined),
         timeout({ first: this.config.ws.readyWaitMs, with: () => of(undefined) }),
       )
-      .subscribe((settled) => this.admit(connection, userId, settled ?? this.readiness.snapshot));
-    connection.socket.once('close', () => subscription.unsubscribe());
+      .subscribe((settled) => {
+        if (subscription !== undefined) connection.unfollow(subscription);
+        this.admit(connection, userId, settled ?? this.readiness.snapshot);
+      });
+    connection.follow(subscription);
   }
 
   private admit(connection: WsConnection, userId: string, snapshot: ReadinessSnapshot): void {

@@ -25,7 +25,8 @@ export interface EarlyFrameEvent {
 /**
  * One connection's life as `ConnectionRegistry.events$` reports it: `opened` when the socket
  * is accepted, `admitted` once (established or refused; a client that leaves while held has none),
- * a `frame` per frame in or out, `closed` once. Carries no payloads and no tokens.
+ * `limited` when a limit is applied, `closed` once. Carries no payloads and no tokens. Frames are
+ * counted, not reported one by one (`ConnectionRegistry.frameCounts`).
  */
 export type ConnectionEvent =
   | { readonly type: 'opened'; readonly connectionId: string }
@@ -38,7 +39,6 @@ export type ConnectionEvent =
       /** Set when refused: the code of the `error` frame sent before the close. */
       readonly errorCode?: ErrorCode;
     }
-  | { readonly type: 'frame'; readonly connectionId: string; readonly direction: FrameDirection }
   | {
       readonly type: 'limited';
       readonly connectionId: string;

@@ -6,7 +6,7 @@ import { InjectConfig } from '../config/config.module.js';
 import type { AppError } from '../errors/app-error.js';
 import type { CloseCode } from '../protocol/close-codes.js';
 import type { ConnectionEvent, EarlyFrameEvent } from './connection.events.js';
-import { WsConnection } from './ws-connection.js';
+import { type ConnectionLimits, WsConnection, type WsConnectionObserver } from './ws-connection.js';
 
 /**
  * Every live connection, by socket. Owns the one heartbeat timer for all of them (a timer per
@@ -16,7 +16,7 @@ import { WsConnection } from './ws-connection.js';
 @Injectable()
 export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Gateway');
-  private readonly bySocket = new Map<WebSocket, WsConnection>();
+  private readonly live = new Set<WsConnection>();
   /** Established connections per user, kept from the admission and close events (admission reads it). */
   private readonly establishedByUser = new Map<string, number>();
   private readonly emptyWaiters = new Set<() => void>();
@@ -28,11 +28,27 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   /** Every connection opened, admitted (or refused) and closed, and every frame in and out. */
   readonly events$: Observable<ConnectionEvent> = this.events.asObservable();
 
-  constructor(@InjectConfig() private readonly config: AppConfig) {}
+  /** Frames in and out so far, counted here and read by metrics at scrape time. */
+  private readonly frames = { in: 0, out: 0 };
+  /** Shared by every connection: nothing per connection beyond the connection itself. */
+  private readonly observer: WsConnectionObserver = {
+    onEvent: (event) => this.record(event),
+    onEarlyFrame: (event) => this.earlyFrames.next(event),
+    onFrame: (direction) => {
+      this.frames[direction] += 1;
+    },
+    onClosed: (connection) => this.forget(connection),
+  };
+  private readonly limits: ConnectionLimits;
+
+  constructor(@InjectConfig() private readonly config: AppConfig) {
+    const { messagesPerSecond, messageBurst, maxBufferedBytes } = config.ws;
+    this.limits = { messagesPerSecond, messageBurst, maxBufferedBytes };
+  }
 
   onModuleInit(): void {
     this.heartbeat = setInterval(() => {
-      for (const connection of this.bySocket.values()) connection.heartbeat();
+      for (const connection of this.live) connection.heartbeat();
     }, this.config.ws.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -44,30 +60,19 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   }
 
   get size(): number {
-    return this.bySocket.size;
+    return this.live.size;
   }
 
   open(socket: WebSocket): WsConnection {
-    const { messagesPerSecond, messageBurst, maxBufferedBytes } = this.config.ws;
-    const connection = new WsConnection(
-      socket,
-      { onEvent: (event) => this.record(event), onEarlyFrame: (event) => this.earlyFrames.next(event) },
-      { messagesPerSecond, messageBurst, maxBufferedBytes },
-    );
-    this.bySocket.set(socket, connection);
+    const connection = new WsConnection(socket, this.observer, this.limits);
+    this.live.add(connection);
     this.record({ type: 'opened', connectionId: connection.id });
-    socket.once('close', (code: number) => {
-      this.bySocket.delete(socket);
-      this.record({
-        type: 'closed',
-        connectionId: connection.id,
-        ...(connection.userId === undefined ? {} : { userId: connection.userId }),
-        code,
-        durationMs: Math.round(performance.now() - connection.openedAt),
-      });
-      if (this.bySocket.size === 0) for (const notify of [...this.emptyWaiters]) notify();
-    });
     return connection;
+  }
+
+  /** Frames received and sent by every connection so far. */
+  get frameCounts(): { readonly in: number; readonly out: number } {
+    return { ...this.frames };
   }
 
   /** Established connections of `userId`, this one included once it is. */
@@ -77,7 +82,7 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
 
   /** The connection of `socket`. Every accepted socket has one: it is registered before any frame is read. */
   get(socket: WebSocket): WsConnection {
-    const connection = this.bySocket.get(socket);
+    const connection = WsConnection.of(socket);
     if (connection === undefined) throw new Error('ConnectionRegistry: socket has no connection');
     return connection;
   }
@@ -93,15 +98,20 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
     error: AppError,
     graceMs: number,
   ): Promise<{ closed: number; terminated: number }> {
-    const open = [...this.bySocket.values()];
+    const open = [...this.live];
     for (const connection of open) {
       if (connection.phase === 'established') connection.sendError(error.toPayload());
       connection.close(code, reason);
     }
     const clean = await this.whenAllClosed(graceMs);
-    const left = clean ? [] : [...this.bySocket.values()];
+    const left = clean ? [] : [...this.live];
     for (const connection of left) connection.socket.terminate();
     return { closed: open.length - left.length, terminated: left.length };
+  }
+
+  /** Sends every frame still gathered for a later write (before sockets are terminated). */
+  flushWrites(): void {
+    for (const connection of this.live) connection.flushWrites();
   }
 
   /** One line per admission and per close; frames are only counted (metrics), never logged. */
@@ -142,7 +152,6 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
         }
         break;
       case 'opened':
-      case 'frame':
         break;
       default: {
         const exhaustive: never = event;
@@ -152,9 +161,14 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
     this.events.next(event);
   }
 
+  private forget(connection: WsConnection): void {
+    this.live.delete(connection);
+    if (this.live.size === 0) for (const notify of [...this.emptyWaiters]) notify();
+  }
+
   /** Resolves `true` once no connection is left, or `false` after `timeoutMs`. */
   whenAllClosed(timeoutMs: number): Promise<boolean> {
-    if (this.bySocket.size === 0) return Promise.resolve(true);
+    if (this.live.size === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
       const done = (result: boolean): void => {
         clearTimeout(timer);

@@ -35,7 +35,7 @@ const details = { protocolVersion: 1, heartbeatMs: 1000, serverTime: '2026-11-27
 function connectionWith(socket: FakeSocket): { connection: WsConnection; dispatched: InboundFrame[] } {
   const connection = new WsConnection(socket as unknown as WebSocket);
   const dispatched: InboundFrame[] = [];
-  connection.attach((frame) => dispatched.push(frame));
+  connection.attach((frame) => dispatched.push(frame), undefined);
   return { connection, dispatched };
 }
 
@@ -88,6 +88,37 @@ describe('WsConnection', () => {
     });
   });
 
+  it('hands a frame over only once the previous handler has returned, sync or async, in arrival order', async () => {
+    const socket = new FakeSocket();
+    const connection = new WsConnection(socket as unknown as WebSocket);
+    const started: string[] = [];
+    const pending = new Map<string, () => void>();
+    // Frames named `slow*` return a promise the test settles; the others return at once.
+    connection.attach((frame) => {
+      const id = frame.requestId ?? '?';
+      started.push(id);
+      if (!id.startsWith('slow')) return undefined;
+      return new Promise<void>((resolve) => pending.set(id, resolve));
+    }, undefined);
+    connection.receive(request('slow1'));
+    connection.receive(request('a'));
+    connection.establish('alice', details);
+    connection.receive(request('b'));
+    connection.receive(request('slow2'));
+    connection.receive(request('c'));
+    expect(started).toEqual(['slow1']);
+
+    pending.get('slow1')?.();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toEqual(['slow1', 'a', 'b', 'slow2']);
+
+    pending.get('slow2')?.();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toEqual(['slow1', 'a', 'b', 'slow2', 'c']);
+    connection.receive(request('d'));
+    expect(started.at(-1)).toBe('d');
+  });
+
   it('terminates a peer that did not answer the previous ping', () => {
     const socket = new FakeSocket();
     const { connection } = connectionWith(socket);
@@ -129,7 +160,7 @@ describe('WsConnection limits', () => {
       },
     );
     const dispatched: InboundFrame[] = [];
-    connection.attach((frame) => dispatched.push(frame));
+    connection.attach((frame) => dispatched.push(frame), undefined);
     connection.establish('alice', details);
     for (const id of ['1', '2', '3', '4']) connection.receive(request(id));
     expect(dispatched.map((frame) => frame.requestId)).toEqual(['1', '2', '3']);

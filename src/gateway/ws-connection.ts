@@ -1,14 +1,22 @@
 import { randomUUID } from 'node:crypto';
+import type { Writable } from 'node:stream';
 import { WebSocket } from 'ws';
 import type { AppError } from '../errors/app-error.js';
 import { type CloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
 import type { ErrorPayload } from '../protocol/error-codes.js';
 import type { ConnectionEstablished, ServerEvents } from '../protocol/events.js';
-import { type ConnectionEvent, type EarlyFrameEvent, refusalOutcome } from './connection.events.js';
+import {
+  type ConnectionEvent,
+  type EarlyFrameEvent,
+  type FrameDirection,
+  refusalOutcome,
+} from './connection.events.js';
 import { encodeFrame, type InboundFrame } from './frame.codec.js';
 
 /** Frames held per connection while it waits for `connection_established`. */
 export const MAX_EARLY_FRAMES = 32;
+/** Bytes written to a corked socket after which they leave at once instead of at the end of the turn. */
+const CORK_FLUSH_BYTES = 64 * 1024;
 
 /**
  * `held`: accepted, waiting for auth and readiness; frames are queued, never processed.
@@ -17,7 +25,13 @@ export const MAX_EARLY_FRAMES = 32;
  */
 export type ConnectionPhase = 'held' | 'established' | 'closing' | 'closed';
 
-export type FrameDispatcher = (frame: InboundFrame) => void;
+/**
+ * Handles one frame of `connection` with the connection's `routes` (one function for every
+ * connection: nothing is allocated per connection for it). When it returns a promise, the next frame
+ * waits for it: replies to quick requests keep request order (a streaming reply goes on after the
+ * promise, beside later frames).
+ */
+export type FrameDispatcher<R = unknown> = (frame: InboundFrame, connection: WsConnection, routes: R) => unknown;
 
 /** What one connection may do (see `AppConfig['ws']`). */
 export interface ConnectionLimits {
@@ -32,18 +46,45 @@ const UNLIMITED: ConnectionLimits = {
   maxBufferedBytes: Number.POSITIVE_INFINITY,
 };
 
-/** Where a connection reports what happens to it (the registry turns these into streams). */
+/**
+ * Where connections report what happens to them (the registry, one object for all of them, turns
+ * these into streams and counters).
+ */
 export interface WsConnectionObserver {
-  /** Admission outcomes and frames in and out; no payloads. */
+  /** Admission outcomes, limits applied, the close; no payloads. */
   readonly onEvent?: (event: ConnectionEvent) => void;
   /** Every frame that arrives before `connection_established`. */
   readonly onEarlyFrame?: (event: EarlyFrameEvent) => void;
+  /** Every frame in or out, counted (an event object per frame would cost more than the frame). */
+  readonly onFrame?: (direction: FrameDirection) => void;
+  /** The socket closed (after the `closed` event). */
+  readonly onClosed?: (connection: WsConnection) => void;
+}
+
+/** Something to stop when the connection closes: a reply still streaming, a pending admission. */
+export interface Unsubscribable {
+  readonly closed: boolean;
+  unsubscribe(): void;
+}
+
+const NO_OBSERVER: WsConnectionObserver = {};
+/** The connection of a socket, on the socket: its listeners are shared functions, not closures. */
+const CONNECTION = Symbol('WsConnection');
+type TrackedSocket = WebSocket & { [CONNECTION]?: WsConnection };
+
+function onSocketPong(this: TrackedSocket): void {
+  this[CONNECTION]?.pong();
+}
+
+function onSocketClose(this: TrackedSocket, code: number): void {
+  this[CONNECTION]?.closed(code);
 }
 
 /**
  * One client socket and its protocol state. The first frame a client ever receives is either
  * `connection_established` or an `error` followed by a close: every other send happens after
- * {@link establish}.
+ * {@link establish}. A connection costs memory for as long as it is open, so it keeps what it needs
+ * and no more: its queues exist only while they hold something, and its listeners are shared.
  */
 export class WsConnection {
   readonly id = randomUUID();
@@ -52,26 +93,36 @@ export class WsConnection {
   userId: string | undefined;
   private state: ConnectionPhase = 'held';
   private dispatcher: FrameDispatcher | undefined;
-  private readonly early: InboundFrame[] = [];
-  private readonly dropped: InboundFrame[] = [];
+  /** What the dispatcher needs for this connection (the gateway's handlers bound to this socket). */
+  private routes: unknown;
+  /** Frames received before establishment, held in order (at most {@link MAX_EARLY_FRAMES}). */
+  private early: InboundFrame[] | undefined;
+  private dropped: InboundFrame[] | undefined;
+  /** Frames waiting for the previous one's handler to return. */
+  private queued: InboundFrame[] | undefined;
+  private dispatching = false;
+  private following: Set<Unsubscribable> | undefined;
   private awaitingPong = false;
   /** The message-rate token bucket, refilled lazily from the clock (no timer per connection). */
   private tokens: number;
   private refilledAt = performance.now();
+  /** The TCP socket under `ws`, while it is corked for the rest of this turn of the event loop. */
+  private corked: Writable | undefined;
 
   constructor(
     readonly socket: WebSocket,
-    private readonly observer: WsConnectionObserver = {},
+    private readonly observer: WsConnectionObserver = NO_OBSERVER,
     private readonly limits: ConnectionLimits = UNLIMITED,
   ) {
     this.tokens = limits.messageBurst;
-    socket.on('pong', () => {
-      this.awaitingPong = false;
-    });
-    socket.once('close', () => {
-      this.state = 'closed';
-      this.early.length = 0;
-    });
+    (socket as TrackedSocket)[CONNECTION] = this;
+    socket.on('pong', onSocketPong);
+    socket.on('close', onSocketClose);
+  }
+
+  /** The connection of a socket accepted by {@link WsConnection}, if any. */
+  static of(socket: WebSocket): WsConnection | undefined {
+    return (socket as TrackedSocket)[CONNECTION];
   }
 
   get phase(): ConnectionPhase {
@@ -84,15 +135,16 @@ export class WsConnection {
    * issue #882). Processing such a frame before readiness is exactly the 1011 of the incident.
    */
   receive(frame: InboundFrame): void {
-    this.observer.onEvent?.({ type: 'frame', connectionId: this.id, direction: 'in' });
+    this.observer.onFrame?.('in');
     switch (this.state) {
       case 'established':
-        if (this.takeToken()) this.dispatcher?.(frame);
+        if (this.takeToken()) this.dispatch(frame);
         else this.rateLimited(frame);
         return;
       case 'held': {
-        const outcome = this.early.length < MAX_EARLY_FRAMES ? 'held' : 'dropped';
-        (outcome === 'held' ? this.early : this.dropped).push(frame);
+        const outcome = (this.early?.length ?? 0) < MAX_EARLY_FRAMES ? 'held' : 'dropped';
+        if (outcome === 'held') (this.early ??= []).push(frame);
+        else (this.dropped ??= []).push(frame);
         this.observer.onEarlyFrame?.({ connectionId: this.id, outcome });
         return;
       }
@@ -107,8 +159,9 @@ export class WsConnection {
   }
 
   /** Connects the message pipeline; held frames wait until {@link establish}. */
-  attach(dispatcher: FrameDispatcher): void {
-    this.dispatcher = dispatcher;
+  attach<R>(dispatcher: FrameDispatcher<R>, routes: R): void {
+    this.dispatcher = dispatcher as FrameDispatcher;
+    this.routes = routes;
     this.flush();
   }
 
@@ -119,14 +172,14 @@ export class WsConnection {
     this.state = 'established';
     this.observer.onEvent?.({ type: 'admitted', connectionId: this.id, outcome: 'established', userId });
     this.send('connection_established', { connectionId: this.id, userId, ...details });
-    if (this.dropped.length > 0) {
+    if (this.dropped !== undefined) {
       this.sendError({
         code: 'TOO_MANY_EARLY_FRAMES',
         message: `${this.dropped.length} frame(s) beyond the first ${MAX_EARLY_FRAMES} sent before connection_established were dropped; resend them`,
         retryable: true,
         unprocessedRequestIds: requestIdsOf(this.dropped),
       });
-      this.dropped.length = 0;
+      this.dropped = undefined;
     }
     this.flush();
   }
@@ -145,22 +198,28 @@ export class WsConnection {
         errorCode: error.code,
       });
     }
-    const unprocessed = requestIdsOf([...this.early, ...this.dropped]);
-    this.early.length = 0;
-    this.dropped.length = 0;
+    const unprocessed = requestIdsOf([...(this.early ?? []), ...(this.dropped ?? [])]);
+    this.early = undefined;
+    this.dropped = undefined;
     this.sendError({ ...error.toPayload(), ...(unprocessed.length > 0 ? { unprocessedRequestIds: unprocessed } : {}) });
     this.close(code, reason);
   }
 
-  send<E extends keyof ServerEvents>(event: E, data: ServerEvents[E]): void {
-    this.sendRaw(encodeFrame(event, data));
+  /**
+   * Sends one frame. `gather`: more frames are likely to follow in this turn of the event loop (a
+   * streamed reply), so the frames of the turn leave in one write; see {@link cork}.
+   */
+  send<E extends keyof ServerEvents>(event: E, data: ServerEvents[E], gather = false): void {
+    this.sendRaw(encodeFrame(event, data), gather);
   }
 
   /** Sends an already encoded frame (for fan-out: serialise once, send many). */
-  sendRaw(frame: string): void {
+  sendRaw(frame: string, gather = false): void {
     if (this.socket.readyState !== WebSocket.OPEN) return;
+    if (gather) this.cork();
     this.socket.send(frame);
-    this.observer.onEvent?.({ type: 'frame', connectionId: this.id, direction: 'out' });
+    if ((this.corked?.writableLength ?? 0) > CORK_FLUSH_BYTES) this.uncork();
+    this.observer.onFrame?.('out');
     // A client that stopped reading: what waits for it would grow without bound. It cannot read a
     // close frame either, so the socket is cut at once (it sees 1006) and the memory goes with it.
     if (this.socket.bufferedAmount > this.limits.maxBufferedBytes) {
@@ -185,6 +244,49 @@ export class WsConnection {
     this.socket.close(code, truncateUtf8(reason, MAX_CLOSE_REASON_BYTES));
   }
 
+  /**
+   * Stops `subscription` if the socket closes first (a reply still streaming, a pending admission).
+   * Nothing is kept for a subscription that has already ended.
+   */
+  follow(subscription: Unsubscribable): void {
+    if (subscription.closed) return;
+    if (this.state === 'closed') {
+      subscription.unsubscribe();
+      return;
+    }
+    (this.following ??= new Set()).add(subscription);
+  }
+
+  /** Forgets a subscription that ended by itself. */
+  unfollow(subscription: Unsubscribable): void {
+    this.following?.delete(subscription);
+    if (this.following?.size === 0) this.following = undefined;
+  }
+
+  /** The socket closed: everything held or followed for it goes. Called once, by its `close` event. */
+  closed(code: number): void {
+    this.state = 'closed';
+    this.early = undefined;
+    this.dropped = undefined;
+    this.queued = undefined;
+    const following = this.following;
+    this.following = undefined;
+    if (following !== undefined) for (const subscription of following) subscription.unsubscribe();
+    this.observer.onEvent?.({
+      type: 'closed',
+      connectionId: this.id,
+      ...(this.userId === undefined ? {} : { userId: this.userId }),
+      code,
+      durationMs: Math.round(performance.now() - this.openedAt),
+    });
+    this.observer.onClosed?.(this);
+  }
+
+  /** The peer answered a ping. */
+  pong(): void {
+    this.awaitingPong = false;
+  }
+
   /** One heartbeat tick: a peer that did not answer the previous ping is terminated. */
   heartbeat(): void {
     if (this.state === 'closed') return;
@@ -194,6 +296,35 @@ export class WsConnection {
     }
     this.awaitingPong = true;
     this.socket.ping();
+  }
+
+  /**
+   * `ws` writes each frame with its own system call. A model streams many deltas in one turn of the
+   * event loop, so the frames of a stream sent in a turn are gathered and leave together (up to
+   * 64 KiB at a time) once the turn's callbacks and promise jobs are done: the same frames, fewer
+   * writes. (A single reply is not gathered: it would only wait.)
+   */
+  private cork(): void {
+    if (this.corked !== undefined) return;
+    const tcp = (this.socket as unknown as { _socket?: Writable | null })._socket;
+    if (tcp === undefined || tcp === null) return;
+    tcp.cork();
+    this.corked = tcp;
+    process.nextTick(() => this.uncork());
+  }
+
+  /**
+   * Sends what is gathered now. A turn made only of promise jobs can end with the socket being
+   * terminated before the gathered frames leave (Nest's shutdown does that): it calls this first.
+   */
+  flushWrites(): void {
+    this.uncork();
+  }
+
+  private uncork(): void {
+    const tcp = this.corked;
+    this.corked = undefined;
+    tcp?.uncork();
   }
 
   private takeToken(): boolean {
@@ -219,11 +350,47 @@ export class WsConnection {
   }
 
   private flush(): void {
-    while (this.state === 'established' && this.dispatcher !== undefined && this.early.length > 0) {
-      const frame = this.early.shift();
-      if (frame !== undefined) this.dispatcher(frame);
+    if (this.state !== 'established' || this.dispatcher === undefined || this.early === undefined) return;
+    const early = this.early;
+    this.early = undefined;
+    for (const frame of early) this.dispatch(frame);
+  }
+
+  /** Frames are handled one after another: the next once the previous handler has returned. */
+  private dispatch(frame: InboundFrame): void {
+    if (this.dispatcher === undefined) return;
+    if (this.dispatching) {
+      (this.queued ??= []).push(frame);
+      return;
+    }
+    let current: InboundFrame | undefined = frame;
+    while (current !== undefined && this.state !== 'closed') {
+      const pending = this.dispatcher(current, this, this.routes);
+      if (isPromiseLike(pending)) {
+        this.dispatching = true;
+        const next = (): void => this.dispatchNext();
+        pending.then(next, next);
+        return;
+      }
+      current = this.takeQueued();
     }
   }
+
+  private dispatchNext(): void {
+    this.dispatching = false;
+    const next = this.takeQueued();
+    if (next !== undefined) this.dispatch(next);
+  }
+
+  private takeQueued(): InboundFrame | undefined {
+    const next = this.queued?.shift();
+    if (this.queued?.length === 0) this.queued = undefined;
+    return next;
+  }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
 }
 
 function requestIdsOf(frames: readonly InboundFrame[]): string[] {

@@ -17,8 +17,9 @@ export interface Scrape {
 /**
  * This application's metrics, in a registry of its own (never prom-client's global one, so several
  * applications in one process keep separate counts). Every value is pushed by a stream the
- * producers expose: readiness snapshots, connection events, run lifecycle events. Nothing polls, and
- * no producer knows about metrics.
+ * producers expose: readiness snapshots, connection events, run lifecycle events; only frame counts,
+ * too frequent for an event each, are read when scraped. Nothing polls, and no producer knows about
+ * metrics.
  */
 @Injectable()
 export class MetricsService implements OnModuleDestroy {
@@ -27,7 +28,9 @@ export class MetricsService implements OnModuleDestroy {
 
   constructor(readiness: ReadinessService, connections: ConnectionRegistry, runs: RunLifecycle) {
     this.subscription.add(recordReadiness(this.registry, readiness.snapshot$));
-    this.subscription.add(recordConnections(this.registry, connections.events$, connections.earlyFrames$));
+    this.subscription.add(
+      recordConnections(this.registry, connections.events$, connections.earlyFrames$, () => connections.frameCounts),
+    );
     this.subscription.add(recordRuns(this.registry, runs.events$));
   }
 

@@ -1,29 +1,42 @@
 import { Injectable } from '@nestjs/common';
 import { DatabaseService } from '../database/database.service.js';
-import type { Database } from '../database/database.types.js';
+import type { Database, RunEventsTable } from '../database/database.types.js';
 import type { StoredRunEvent } from './thread.types.js';
+
+/** At most this many rows per INSERT (SQLite caps the number of bound variables). */
+const ROWS_PER_INSERT = 500;
+const DELTA = 'agent_message_delta';
+/**
+ * The stored form of consecutive `agent_message_delta` events of one run: one row, keyed by the
+ * last one's `seq`, holding every delta's text. A streamed answer is hundreds of deltas of a word
+ * each; a row per delta made storage the cost of streaming (see docs/benchmarks.md). Never sent:
+ * {@link RunEventRepository.listAfter} gives the deltas back one by one, exactly as they were sent.
+ */
+const DELTA_RUN = 'agent_message_delta_run';
+
+interface DeltaRunPayload {
+  readonly runId: string;
+  readonly requestId: string;
+  readonly firstSeq: number;
+  readonly texts: readonly string[];
+}
 
 @Injectable()
 export class RunEventRepository {
   constructor(private readonly database: DatabaseService) {}
 
+  /** Stores events of one or more runs; consecutive deltas of a run become one row. */
   async insertMany(events: readonly StoredRunEvent[], at: Date, db: Database = this.database.db): Promise<void> {
-    if (events.length === 0) return;
-    await db
-      .insertInto('run_events')
-      .values(
-        events.map((event) => ({
-          run_id: event.runId,
-          seq: event.seq,
-          event: event.event,
-          payload: JSON.stringify(event.data),
-          created_at: at.getTime(),
-        })),
-      )
-      .execute();
+    const rows = toRows(events, at.getTime());
+    for (let index = 0; index < rows.length; index += ROWS_PER_INSERT) {
+      await db
+        .insertInto('run_events')
+        .values(rows.slice(index, index + ROWS_PER_INSERT))
+        .execute();
+    }
   }
 
-  /** The run's events with `seq > afterSeq`, in order. */
+  /** The run's events with `seq > afterSeq`, in order, one per event sent. */
   async listAfter(runId: string, afterSeq: number): Promise<StoredRunEvent[]> {
     const rows = await this.database.db
       .selectFrom('run_events')
@@ -32,11 +45,84 @@ export class RunEventRepository {
       .where('seq', '>', afterSeq)
       .orderBy('seq')
       .execute();
-    return rows.map((row) => ({
-      runId: row.run_id,
-      seq: Number(row.seq),
-      event: row.event,
-      data: JSON.parse(row.payload) as Record<string, unknown>,
-    }));
+    const events: StoredRunEvent[] = [];
+    for (const row of rows) {
+      const data = JSON.parse(row.payload) as Record<string, unknown>;
+      if (row.event !== DELTA_RUN) {
+        events.push({ runId: row.run_id, seq: Number(row.seq), event: row.event, data });
+        continue;
+      }
+      const { requestId, firstSeq, texts } = data as unknown as DeltaRunPayload;
+      texts.forEach((text, index) => {
+        const seq = firstSeq + index;
+        if (seq > afterSeq)
+          events.push({ runId: row.run_id, seq, event: DELTA, data: { text, runId, requestId, seq } });
+      });
+    }
+    return events;
   }
+}
+
+type RunEventRow = RunEventsTable;
+
+/** One row per event, except that consecutive deltas of the same run share one. */
+export function toRows(events: readonly StoredRunEvent[], createdAt: number): RunEventRow[] {
+  const rows: RunEventRow[] = [];
+  let deltas: StoredRunEvent[] = [];
+  const flushDeltas = (): void => {
+    const [first] = deltas;
+    if (first === undefined) return;
+    if (deltas.length === 1) {
+      rows.push(rowOf(first, createdAt));
+    } else {
+      const payload: DeltaRunPayload = {
+        runId: first.runId,
+        requestId: String(first.data.requestId),
+        firstSeq: first.seq,
+        texts: deltas.map((delta) => String(delta.data.text)),
+      };
+      const last = deltas.at(-1) ?? first;
+      rows.push({
+        run_id: first.runId,
+        seq: last.seq,
+        event: DELTA_RUN,
+        payload: JSON.stringify(payload),
+        created_at: createdAt,
+      });
+    }
+    deltas = [];
+  };
+  for (const event of events) {
+    const previous = deltas.at(-1);
+    const isDelta = event.event === DELTA && isPlainDelta(event);
+    const continues =
+      isDelta && (previous === undefined || (previous.runId === event.runId && previous.seq + 1 === event.seq));
+    if (!continues) flushDeltas();
+    if (isDelta) deltas.push(event);
+    else rows.push(rowOf(event, createdAt));
+  }
+  flushDeltas();
+  return rows;
+}
+
+/** A delta with nothing but its text and the run's fields: {@link listAfter} rebuilds exactly that. */
+function isPlainDelta(event: StoredRunEvent): boolean {
+  const { data } = event;
+  return (
+    typeof data.text === 'string' &&
+    typeof data.requestId === 'string' &&
+    data.runId === event.runId &&
+    data.seq === event.seq &&
+    Object.keys(data).length === 4
+  );
+}
+
+function rowOf(event: StoredRunEvent, createdAt: number): RunEventRow {
+  return {
+    run_id: event.runId,
+    seq: event.seq,
+    event: event.event,
+    payload: JSON.stringify(event.data),
+    created_at: createdAt,
+  };
 }

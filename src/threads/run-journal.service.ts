@@ -6,9 +6,6 @@ import { RunEventRepository } from './run-event.repository.js';
 import { ThreadRepository } from './thread.repository.js';
 import type { Message, StoredRunEvent, Thread } from './thread.types.js';
 
-/** At most this many events per INSERT (SQLite caps the number of bound variables). */
-const EVENT_BATCH = 500;
-
 export interface RunStart {
   /** Set when the run starts a new thread. */
   readonly newThread?: Thread;
@@ -71,9 +68,7 @@ export class RunJournal {
 
   /** Stores events of a run in progress (the live stream does not wait for this). */
   async record(events: readonly StoredRunEvent[]): Promise<void> {
-    for (let index = 0; index < events.length; index += EVENT_BATCH) {
-      await this.runEvents.insertMany(events.slice(index, index + EVENT_BATCH), new Date());
-    }
+    await this.runEvents.insertMany(events, new Date());
   }
 
   /** Ends a run: its answer (if any), its last events and its status together. False if it had already ended. */
@@ -85,9 +80,7 @@ export class RunJournal {
         await this.messages.insert(end.assistantMessage, trx);
         await this.threads.touch(end.threadId, end.assistantMessage.createdAt, trx);
       }
-      for (let index = 0; index < end.events.length; index += EVENT_BATCH) {
-        await this.runEvents.insertMany(end.events.slice(index, index + EVENT_BATCH), end.outcome.at, trx);
-      }
+      await this.runEvents.insertMany(end.events, end.outcome.at, trx);
       return true;
     });
   }

@@ -95,6 +95,57 @@ for (const { engine, available } of ENGINES) {
       expect(stored.at(-1)?.data).toEqual(end.data);
     });
 
+    it('gives back every stored event exactly as it was sent, deltas kept one row per burst included', async () => {
+      const app = await boot();
+      const journal = app.app.get(RunJournal);
+      const threads = app.app.get(ThreadsService);
+      const { thread, message, runId } = seed('alice', 'stream me');
+      const event = (seq: number, name: string, extra: Record<string, unknown>) => ({
+        runId,
+        seq,
+        event: name,
+        data: { ...extra, runId, requestId: 'r1', seq },
+      });
+      const started = event(1, 'agent_started', { threadId: thread.id });
+      await journal.begin({
+        newThread: thread,
+        threadId: thread.id,
+        runId,
+        ownerId: 'alice',
+        requestId: 'r1',
+        userMessage: message,
+        events: [started],
+      });
+      const sent = [
+        started,
+        event(2, 'agent_thinking', { step: 1 }),
+        ...['Hel', 'lo ', '🙂 ', '"quoted" ', ''].map((text, index) =>
+          event(3 + index, 'agent_message_delta', { text }),
+        ),
+        event(8, 'tool_executing', { callId: 'c1', tool: 'calculator', args: { expression: '1+1' } }),
+        event(9, 'agent_message_delta', { text: 'alone' }),
+        event(10, 'agent_thinking', { step: 2 }),
+        ...['a', 'b'].map((text, index) => event(11 + index, 'agent_message_delta', { text })),
+      ];
+      // In three writes, as the live run stores them: a burst may end in the middle of the deltas.
+      await journal.record(sent.slice(1, 5));
+      await journal.record(sent.slice(5, 11));
+      await journal.record(sent.slice(11));
+
+      expect(await threads.runEventsAfter(runId, 0)).toEqual(sent);
+      // 12 events in 9 rows: consecutive deltas of one write share a row (3-5, 6-7).
+      const rows = await app.app
+        .get(DatabaseService)
+        .db.selectFrom('run_events')
+        .select('seq')
+        .where('run_id', '=', runId)
+        .execute();
+      expect(rows.map((row) => Number(row.seq))).toEqual([1, 2, 5, 7, 8, 9, 10, 11, 12]);
+      for (const afterSeq of [1, 3, 4, 6, 7, 9, 11, 12]) {
+        expect(await threads.runEventsAfter(runId, afterSeq)).toEqual(sent.filter((each) => each.seq > afterSeq));
+      }
+    });
+
     it('lets replicas that start together on one database run each migration exactly once', async () => {
       const replicas = await Promise.all([boot(), boot(), boot()]);
       const applied = replicas.flatMap((replica) =>
