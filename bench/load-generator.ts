@@ -14,6 +14,9 @@
  * - `stream`: `clients` sockets, each asking for one stream after the other (an `agent_request`
  *   with `message`, or the raw server's `stream` of `count` frames of `text`); counts the
  *   `agent_message_delta` frames received.
+ * - `runs`: `clients` sockets, each sending `agent_request` after `agent_request` (closed loop: the
+ *   next when `agent_completed` arrives), continuing its thread for `runsPerThread` runs; counts
+ *   completed runs and their latency (send → `agent_completed`).
  *
  * The measurement window starts after `warmupMs`. For it, the generator reads the server's CPU
  * time from /proc/<serverPid>/stat (utime + stime, every thread) and its own from
@@ -52,6 +55,13 @@ export type LoadConfig =
       readonly text: string;
       /** Streams per second, all clients together; absent: each client asks again at once. */
       readonly rate?: number;
+    })
+  | (Common & {
+      readonly mode: 'runs';
+      readonly clients: number;
+      readonly message: string;
+      /** A new thread every this many runs of a client; the runs in between continue it. */
+      readonly runsPerThread: number;
     });
 
 export interface LoadResult {
@@ -89,6 +99,9 @@ export interface LoadResult {
   /** Streams (runs) completed in the window, and bytes of delta frames received. */
   readonly streams?: number;
   readonly deltaBytes?: number;
+  /** `runs`: `agent_message_delta` frames per completed run, and the mean latency (in the window). */
+  readonly deltasPerRun?: number;
+  readonly meanLatencyMs?: number;
   readonly frameBytes?: number;
 }
 
@@ -423,6 +436,67 @@ async function stream(config: Extract<LoadConfig, { mode: 'stream' }>): Promise<
   );
 }
 
+async function runs(config: Extract<LoadConfig, { mode: 'runs' }>): Promise<LoadResult> {
+  const sockets = await establish(config, config.clients);
+  const window = new Window(config);
+  let deltas = 0;
+  let latencySum = 0;
+  let sent = 0;
+  const clients: Array<{ requestId: string; sentAt: number; runs: number; deltas: number; threadId?: unknown }> =
+    sockets.map(() => ({ requestId: '', sentAt: 0, runs: 0, deltas: 0 }));
+  const request = (index: number): void => {
+    const client = clients[index];
+    if (client === undefined || window.closed) return;
+    sent += 1;
+    client.requestId = `r${index}-${sent}`;
+    const continues = client.runs % config.runsPerThread !== 0 && typeof client.threadId === 'string';
+    const data = {
+      requestId: client.requestId,
+      message: config.message,
+      ...(continues ? { threadId: client.threadId } : {}),
+    };
+    client.sentAt = performance.now();
+    client.deltas = 0;
+    sockets[index]?.send(JSON.stringify({ event: 'agent_request', data }));
+  };
+  sockets.forEach((socket, index) => {
+    socket.on('message', (data: Buffer) => {
+      const client = clients[index];
+      if (client === undefined) return;
+      if (startsWith(data, DELTA)) {
+        client.deltas += 1;
+        return;
+      }
+      const frame = JSON.parse(data.toString()) as { event: string; data: { requestId?: string; threadId?: unknown } };
+      if (frame.data.requestId !== client.requestId) return;
+      if (frame.event === 'agent_completed') {
+        const latency = performance.now() - client.sentAt;
+        if (window.open) {
+          deltas += client.deltas;
+          latencySum += latency;
+        }
+        window.count(latency);
+        client.runs += 1;
+        client.threadId = frame.data.threadId;
+        request(index);
+      } else if (frame.event === 'agent_error' || frame.event === 'error') {
+        window.error();
+        client.threadId = undefined;
+        setTimeout(() => request(index), 10);
+      }
+    });
+  });
+  sockets.forEach((_, index) => request(index));
+  await window.done;
+  for (const socket of sockets) socket.terminate();
+  const completed = Math.max(1, window.ops);
+  return window.result('runs', {
+    streams: window.ops,
+    deltasPerRun: round(deltas / completed, 1),
+    meanLatencyMs: round(latencySum / completed),
+  });
+}
+
 /** The settings come in a file (1 000 tokens do not fit in an argument). */
 const config = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as LoadConfig;
 const guard = setTimeout(
@@ -433,7 +507,7 @@ const guard = setTimeout(
   (config.mode === 'hold' ? 600_000 : 0) + config.warmupMs + config.windowMs + 60_000,
 );
 guard.unref();
-const run = { connect, hold, ping, stream }[config.mode] as (config: LoadConfig) => Promise<LoadResult>;
+const run = { connect, hold, ping, stream, runs }[config.mode] as (config: LoadConfig) => Promise<LoadResult>;
 run(config).then(
   (result) => process.stdout.write(`RESULT ${JSON.stringify(result)}\n`, () => process.exit(0)),
   (error: unknown) => {

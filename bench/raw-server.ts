@@ -3,8 +3,16 @@
  * on the wire, and nothing else. Same port handling (`PORT`, `HOST`), `perMessageDeflate: false`,
  * the same payload limit, the same JSON frames `{"event","data"}`, the same HS256 JWT from
  * `?token=` (or `Authorization: Bearer`) verified with node:crypto (`exp` and `sub` required), the
- * same `connection_established` fields, `ping` → `pong {requestId, serverTime}`, and `stream`:
- * N frames shaped like `agent_message_delta`, sent in one loop, then `stream_done`.
+ * same `connection_established` fields, `ping` → `pong {requestId, serverTime}`, `stream`: N frames
+ * shaped like `agent_message_delta`, sent in one loop, then `stream_done`, and `agent_request`:
+ * what the embedded model's echo run looks like on the wire (`agent_started`, `agent_thinking`,
+ * one `agent_message_delta` per word of the reply, `agent_completed`), with no storage at all.
+ *
+ * With `RAW_WARMUP_MS` > 0 it also does the readiness gate's job by hand: for that long after
+ * `listen`, `/health/ready` answers 503 and authenticated connections are held (their frames
+ * queued); when the timer fires they are all established in one loop, and one still held after
+ * `RAW_READY_WAIT_MS` gets an `error` `SERVICE_NOT_READY` frame and close 1013. The flip is logged
+ * as a JSON line `{"message":"ready","timestamp":…}` just before that loop, and `released` after it.
  *
  * Self-contained on purpose (only `node:*` and `ws`): `bench/side-by-side.ts` transpiles it to plain
  * JavaScript and runs it with `node`, with no loader in the process.
@@ -24,6 +32,17 @@ const secret = Buffer.from(process.env.JWT_SECRET ?? '', 'utf8');
 if (secret.length === 0) throw new Error('raw-server: JWT_SECRET is required');
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? '0.0.0.0';
+const warmupMs = Number(process.env.RAW_WARMUP_MS ?? 0);
+const readyWaitMs = Number(process.env.RAW_READY_WAIT_MS ?? 10_000);
+/** The gateway's `retryAfterMs` of `SERVICE_NOT_READY`. */
+const NOT_READY_RETRY_AFTER_MS = 2_000;
+let ready = !(warmupMs > 0);
+/** Connections waiting for the warm-up: their user, their ready-wait timer and their early frames. */
+const held = new Map<WebSocket, { userId: string; timer: NodeJS.Timeout; early: Array<[RawData, boolean]> }>();
+
+function log(message: string, fields: Record<string, unknown> = {}): void {
+  process.stdout.write(`${JSON.stringify({ message, timestamp: Date.now(), ...fields })}\n`);
+}
 
 function send(socket: WebSocket, event: string, data: unknown): void {
   if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ event, data }));
@@ -88,12 +107,105 @@ function onMessage(socket: WebSocket, raw: RawData, isBinary: boolean): void {
       for (let seq = 1; seq <= count; seq += 1) send(socket, 'agent_message_delta', { text, runId, requestId, seq });
       return send(socket, 'stream_done', { requestId, runId, count });
     }
+    case 'agent_request':
+      return echoRun(socket, requestId, data.message, data.threadId);
     default:
       return send(socket, 'error', { code: 'UNKNOWN_EVENT', message: 'unknown event', retryable: false, requestId });
   }
 }
 
+/** Words with their trailing whitespace, as the embedded model streams them. */
+function tokenize(text: string): string[] {
+  return text.match(/\s*\S+\s*/gu) ?? [];
+}
+
+/** The embedded model's answer to a plain message, run by run, without a store or a model. */
+function echoRun(socket: WebSocket, requestId: string | undefined, message: unknown, given: unknown): void {
+  if (requestId === undefined || typeof message !== 'string' || message === '') {
+    return send(socket, 'error', { code: 'VALIDATION_FAILED', message: 'request', retryable: false, requestId });
+  }
+  const runId = randomUUID();
+  const threadId = typeof given === 'string' ? given : randomUUID();
+  const chatMessage = (role: string, content: string) => ({
+    id: randomUUID(),
+    threadId,
+    role,
+    content,
+    runId,
+    createdAt: new Date().toISOString(),
+  });
+  let seq = 0;
+  const event = (name: string, data: Record<string, unknown>): void =>
+    send(socket, name, { ...data, runId, requestId, seq: (seq += 1) });
+  event('agent_started', { threadId, userMessage: chatMessage('user', message) });
+  event('agent_thinking', { step: 1 });
+  const reply = `You said: "${message}". I am the embedded local model, so I can only echo it back to you.`;
+  const words = tokenize(reply);
+  for (const text of words) event('agent_message_delta', { text });
+  event('agent_completed', {
+    threadId,
+    message: chatMessage('assistant', reply),
+    usage: { promptTokens: tokenize(message).length, completionTokens: words.length },
+  });
+}
+
+function establish(socket: WebSocket, userId: string, early: ReadonlyArray<[RawData, boolean]> = []): void {
+  send(socket, 'connection_established', {
+    connectionId: randomUUID(),
+    userId,
+    protocolVersion: PROTOCOL_VERSION,
+    heartbeatMs: HEARTBEAT_MS,
+    serverTime: new Date().toISOString(),
+  });
+  socket.on('message', (raw, isBinary) => onMessage(socket, raw, isBinary));
+  for (const [raw, isBinary] of early) onMessage(socket, raw, isBinary);
+}
+
+/** Waits for the warm-up: established when it ends, refused with 1013 after `readyWaitMs`. */
+function hold(socket: WebSocket, userId: string): void {
+  const early: Array<[RawData, boolean]> = [];
+  const onEarly = (raw: RawData, isBinary: boolean): void => {
+    if (early.length < 32) early.push([raw, isBinary]);
+  };
+  const timer = setTimeout(() => {
+    held.delete(socket);
+    socket.off('message', onEarly);
+    send(socket, 'error', {
+      code: 'SERVICE_NOT_READY',
+      message: `service not ready after ${readyWaitMs} ms (waiting for llm)`,
+      retryable: true,
+      retryAfterMs: NOT_READY_RETRY_AFTER_MS,
+      missing: ['llm'],
+    });
+    socket.close(1013, 'service not ready, retry later');
+  }, readyWaitMs);
+  socket.on('message', onEarly);
+  socket.once('close', () => {
+    clearTimeout(timer);
+    held.delete(socket);
+  });
+  held.set(socket, { userId, timer, early });
+}
+
+/** The warm-up is over: every held connection is established, in one loop. */
+function becomeReady(): void {
+  log('ready', { held: held.size });
+  ready = true;
+  const released = held.size;
+  for (const [socket, { userId, timer, early }] of held) {
+    clearTimeout(timer);
+    socket.removeAllListeners('message');
+    establish(socket, userId, early);
+  }
+  held.clear();
+  log('released', { released });
+}
+
 const http = createServer((request, response) => {
+  if (request.url === '/health/ready' && !ready) {
+    response.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"starting"}');
+    return;
+  }
   const known = request.url === '/health/ready' || request.url === '/health/live';
   response.writeHead(known ? 200 : 404, { 'content-type': 'application/json' }).end('{"status":"ok"}');
 });
@@ -106,15 +218,12 @@ wss.on('connection', (socket, request) => {
     socket.close(1008, verdict.code === 'TOKEN_EXPIRED' ? 'token expired' : 'unauthorized');
     return;
   }
-  send(socket, 'connection_established', {
-    connectionId: randomUUID(),
-    userId: verdict.userId,
-    protocolVersion: PROTOCOL_VERSION,
-    heartbeatMs: HEARTBEAT_MS,
-    serverTime: new Date().toISOString(),
-  });
-  socket.on('message', (raw, isBinary) => onMessage(socket, raw, isBinary));
+  if (ready) establish(socket, verdict.userId);
+  else hold(socket, verdict.userId);
 });
-http.listen(port, host, () => process.stdout.write(`raw-server listening on ${host}:${port}\n`));
+http.listen(port, host, () => {
+  process.stdout.write(`raw-server listening on ${host}:${port}\n`);
+  if (!ready) setTimeout(becomeReady, warmupMs);
+});
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => process.exit(0));

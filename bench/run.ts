@@ -9,7 +9,8 @@ import { ENGINES } from '../test/support/databases.js';
 import { measureRunLatency, type RunLatency } from './agent-runs.js';
 import { measureDrain } from './shutdown.js';
 import { measureSideBySide } from './side-by-side.js';
-import { measureRelease, measureStartup } from './startup.js';
+import { measureStartupSideBySide } from './startup-side-by-side.js';
+import { measureStartup } from './startup.js';
 
 const quick = process.argv.includes('--quick');
 const rounds = quick ? 2 : 7;
@@ -28,18 +29,22 @@ for (let index = 0; index < rounds; index += 1) startups.push(await measureStart
 const slowModel = [];
 for (let index = 0; index < rounds; index += 1)
   slowModel.push(await measureStartup({ LOCAL_LLM_WARMUP_MS: '30000' }, true));
-const releases = [];
-for (let index = 0; index < (quick ? 1 : 3); index += 1) releases.push(await measureRelease(quick ? 200 : 1_000));
 
-// PostgreSQL is measured when TEST_DATABASE_URL points at a server (as in CI).
+// One client's sequential runs against the model alone (full mode only: the quick mode's agent runs
+// on both engines are scenario 7 of startupSideBySide). PostgreSQL is measured when
+// TEST_DATABASE_URL points at a server (as in CI).
 const runLatency: RunLatency[] = [];
-for (const { engine, available } of ENGINES) {
-  if (available) runLatency.push(await measureRunLatency(engine, quick ? 200 : 1_000));
+for (const { engine, available } of quick ? [] : ENGINES) {
+  if (available) runLatency.push(await measureRunLatency(engine, 1_000));
 }
 
 const drain = await measureDrain(quick ? 20 : 100, quick ? 3 : 10);
 
 const sideBySide = await measureSideBySide(quick);
+
+// Scenarios 5 (start-up, release of held connections from the readiness flip), 6 (start-up storm)
+// and 7 (agent runs, 200 clients), side by side with the raw server.
+const startupSideBySide = await measureStartupSideBySide(quick);
 
 const summary = {
   machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
@@ -54,10 +59,10 @@ const summary = {
   startupWith30sModelWarmup: {
     liveMs: { median: round(median(slowModel.map((s) => s.liveMs))), all: slowModel.map((s) => round(s.liveMs)) },
   },
-  release: releases.map((r) => ({ held: r.held, spreadMs: round(r.spreadMs) })),
-  agentRunLatency: runLatency,
+  agentRunLatency: quick ? 'full mode only' : runLatency,
   drain,
   sideBySide,
+  startupSideBySide,
   mode: quick ? 'quick' : 'full',
   wallSeconds: Math.round((performance.now() - startedAt) / 1000),
 };

@@ -36,9 +36,9 @@ export type Side = 'ours' | 'raw';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 /** Under bench/results (gitignored), so that `ws` resolves from the project's node_modules. */
-const BUILD_DIR = join(BENCH_DIR, 'results', '.build');
+export const BUILD_DIR = join(BENCH_DIR, 'results', '.build');
 const SERVER_CPU = '0';
-const LOAD_CPU = '1';
+export const LOAD_CPU = '1';
 /** Open files for the spawned processes: 10 000 sockets each, and then some. */
 const FD_LIMIT = 65_536;
 /** A phase whose server used less than this share of its core was not saturated by the generator. */
@@ -140,7 +140,7 @@ export const hasTaskset = (() => {
 
 export const pinned = hasTaskset && Number(execFileSync('nproc').toString().trim()) >= 2;
 
-const clockTicksPerSecond = (() => {
+export const clockTicksPerSecond = (() => {
   try {
     return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
   } catch {
@@ -152,7 +152,7 @@ const clockTicksPerSecond = (() => {
  * `node <args>` pinned to `cpu` (when taskset exists and there are two cores), through `sh` to raise
  * the open-file limit; every step `exec`s, so the child's pid is node's.
  */
-function spawnNode(cpu: string, args: readonly string[], options: Parameters<typeof spawn>[2]): ChildProcess {
+export function spawnNode(cpu: string, args: readonly string[], options: Parameters<typeof spawn>[2]): ChildProcess {
   const command = [...(pinned ? ['taskset', '-c', cpu] : []), process.execPath, ...args];
   const script = `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
   return track(spawn('/bin/sh', ['-c', script, 'sh', ...command], options));
@@ -162,6 +162,7 @@ interface Scripts {
   readonly rawServer: string;
   readonly loadGenerator: string;
   readonly gcProbe: string;
+  readonly startupLoad: string;
 }
 
 let scripts: Scripts | undefined;
@@ -180,7 +181,12 @@ export function buildScripts(): Scripts {
     writeFileSync(target, outputText);
     return target;
   };
-  scripts = { rawServer: build('raw-server'), loadGenerator: build('load-generator'), gcProbe: build('gc-probe') };
+  scripts = {
+    rawServer: build('raw-server'),
+    loadGenerator: build('load-generator'),
+    gcProbe: build('gc-probe'),
+    startupLoad: build('startup-load'),
+  };
   return scripts;
 }
 
@@ -189,6 +195,8 @@ export interface BenchServer {
   readonly pid: number;
   readonly port: number;
   readonly wsUrl: string;
+  /** When `spawn` was called, on the wall clock (`performance.timeOrigin + performance.now()`), in ms. */
+  readonly spawnedAtEpochMs: number;
   /** Forces a gc in the server and returns `process.memoryUsage()` (servers started with `memoryProbe`). */
   memory(): Promise<NodeJS.MemoryUsage & { heapSnapshot?: string }>;
   /** VmRSS from /proc/<pid>/status, in bytes. */
@@ -199,6 +207,8 @@ export interface BenchServer {
    */
   stop(graceMs?: number): Promise<void>;
   logTail(): string;
+  /** Everything the server wrote to stdout and stderr so far. */
+  log(): string;
 }
 
 export interface ServerOptions {
@@ -208,11 +218,17 @@ export interface ServerOptions {
   readonly cpuProfileDir?: string;
   /** With `memoryProbe`: a heap snapshot into this directory at each `memory()`. */
   readonly heapSnapshotDir?: string;
+  /** Added to (and overriding) the server's environment. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** A free port by default. */
+  readonly port?: number;
+  /** What to wait for before returning: `/health/ready` 200 (the default), `/health/live` 200, or nothing. */
+  readonly waitFor?: 'ready' | 'live' | 'none';
 }
 
 export async function startServer(side: Side, options: ServerOptions = {}): Promise<BenchServer> {
   const { rawServer, gcProbe } = buildScripts();
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const dir = join(tmpdir(), `agent-gateway-bench-${side}-${port}-${Date.now()}`);
   mkdirSync(dir, { recursive: true });
   const logPath = join(dir, 'server.log');
@@ -235,11 +251,13 @@ export async function startServer(side: Side, options: ServerOptions = {}): Prom
           SHUTDOWN_TIMEOUT_MS: '2000',
         }
       : { HOST: '127.0.0.1', PORT: String(port), JWT_SECRET: TEST_JWT_SECRET };
+  Object.assign(env, options.env);
   const args = [
     ...(options.memoryProbe === true ? ['--expose-gc', '--import', pathToFileURL(gcProbe).href] : []),
     ...(options.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`]),
     side === 'ours' ? MAIN_JS : rawServer,
   ];
+  const spawnedAtEpochMs = performance.timeOrigin + performance.now();
   const child = spawnNode(SERVER_CPU, args, {
     env: {
       PATH: process.env.PATH ?? '',
@@ -258,12 +276,20 @@ export async function startServer(side: Side, options: ServerOptions = {}): Prom
       return '';
     }
   };
+  const logText = (): string => {
+    try {
+      return readFileSync(logPath, 'utf8');
+    } catch {
+      return '';
+    }
+  };
   const cleanUp = (): void => rmSync(dir, { recursive: true, force: true });
   const server: BenchServer = {
     side,
     pid: child.pid ?? -1,
     port,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
+    spawnedAtEpochMs,
     async memory() {
       await unlink(memoryReport).catch(() => undefined);
       child.kill('SIGUSR2');
@@ -290,14 +316,17 @@ export async function startServer(side: Side, options: ServerOptions = {}): Prom
       cleanUp();
     },
     logTail,
+    log: logText,
   };
+  const waitFor = options.waitFor ?? 'ready';
+  if (waitFor === 'none') return server;
   try {
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${side} server exited early`);
-      if (Date.now() > deadline) throw new Error(`${side} server not ready within 30 s`);
+      if (Date.now() > deadline) throw new Error(`${side} server not ${waitFor} within 30 s`);
       try {
-        const response = await fetch(`http://127.0.0.1:${port}/health/ready`);
+        const response = await fetch(`http://127.0.0.1:${port}/health/${waitFor}`);
         await response.arrayBuffer();
         if (response.status === 200) break;
       } catch {

@@ -40,7 +40,7 @@ export async function runAgentLoop(input: AgentLoopInput): Promise<AgentAnswer> 
       switch (chunk.type) {
         case 'text':
           stepText += chunk.text;
-          run.emit('agent_message_delta', { text: chunk.text });
+          run.emitDelta(chunk.text);
           break;
         case 'tool_call':
           calls.push(chunk.call);

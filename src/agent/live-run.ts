@@ -50,7 +50,19 @@ export class LiveRun {
 
   /** Sends an event to everyone following the run and queues it for storage. */
   emit<E extends RunEventName>(event: E, data: RunEventData<E>): void {
-    const frame = this.frame(event, data);
+    this.record(this.frame(event, data));
+  }
+
+  /**
+   * `emit('agent_message_delta', { text })`, built directly: a streamed answer is mostly deltas, and
+   * one object literal of a fixed shape costs less than the generic spread.
+   */
+  emitDelta(text: string): void {
+    const { runId, requestId } = this.identity;
+    this.record({ event: 'agent_message_delta', data: { text, runId, requestId, seq: this.sent.length + 1 } });
+  }
+
+  private record(frame: RunFrame): void {
     this.unsaved.push(frame);
     this.publish(frame);
     this.scheduleSave();

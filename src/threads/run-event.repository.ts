@@ -108,13 +108,17 @@ export function toRows(events: readonly StoredRunEvent[], createdAt: number): Ru
 /** A delta with nothing but its text and the run's fields: {@link listAfter} rebuilds exactly that. */
 function isPlainDelta(event: StoredRunEvent): boolean {
   const { data } = event;
-  return (
-    typeof data.text === 'string' &&
-    typeof data.requestId === 'string' &&
-    data.runId === event.runId &&
-    data.seq === event.seq &&
-    Object.keys(data).length === 4
-  );
+  if (
+    typeof data.text !== 'string' ||
+    typeof data.requestId !== 'string' ||
+    data.runId !== event.runId ||
+    data.seq !== event.seq
+  ) {
+    return false;
+  }
+  let keys = 0;
+  for (const key in data) if (Object.hasOwn(data, key)) keys += 1;
+  return keys === 4;
 }
 
 function rowOf(event: StoredRunEvent, createdAt: number): RunEventRow {
