@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
@@ -10,12 +10,15 @@ import { startTestApp, type TestApp } from '../support/test-app.js';
 
 let app: TestApp | undefined;
 let proxy: TcpProxy | undefined;
+let tempDir: string | undefined;
 
 afterEach(async () => {
   await app?.close();
   app = undefined;
   await proxy?.down();
   proxy = undefined;
+  if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+  tempDir = undefined;
 });
 
 /** Resolves once the `threads` dependency has failed `attempts` times (and is being retried). */
@@ -35,6 +38,7 @@ describe('a database that is not there yet', () => {
   it('keeps retrying a SQLite file it cannot create, and fails at the start-up deadline naming why', async () => {
     // A directory that cannot be created: a regular file stands where it should be.
     const dir = await mkdtemp(join(tmpdir(), 'agent-gateway-'));
+    tempDir = dir;
     const blocker = join(dir, 'not-a-directory');
     await writeFile(blocker, '');
     app = await startTestApp({ env: { DATABASE_URL: `sqlite:${blocker}/db.sqlite`, STARTUP_TIMEOUT_MS: '800' } });
