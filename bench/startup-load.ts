@@ -229,6 +229,21 @@ function loopDelay(): () => HeldResult['loopDelayMs'] {
   };
 }
 
+/** Waits for every attempt to end (or `timeoutMs`), records them, and closes their sockets. */
+async function settleAttempts(
+  all: ReadonlyArray<ReturnType<typeof attempt>>,
+  timeoutMs: number,
+  liveAt: HeldResult['liveAt'],
+  delay: () => HeldResult['loopDelayMs'],
+): Promise<HeldResult> {
+  await Promise.race([Promise.all(all.map((one) => one.done)), sleep(timeoutMs)]);
+  const attempts = all.map((one) => one.record());
+  const used = cpuMs();
+  const loopDelayMs = delay();
+  for (const { socket } of all) socket.destroy();
+  return { liveAt, cpuMs: used, attempts, loopDelayMs };
+}
+
 async function held(config: Extract<StartupLoadConfig, { mode: 'held' }>): Promise<HeldResult> {
   const liveAt = await firstOk(config, '/health/live');
   const delay = loopDelay();
@@ -244,12 +259,7 @@ async function held(config: Extract<StartupLoadConfig, { mode: 'held' }>): Promi
     }
   };
   await Promise.all(Array.from({ length: Math.min(config.concurrency, config.tokens.length) }, worker));
-  await Promise.race([Promise.all(all.map((one) => one.done)), sleep(config.timeoutMs)]);
-  const attempts = all.map((one) => one.record());
-  const used = cpuMs();
-  const loopDelayMs = delay();
-  for (const { socket } of all) socket.destroy();
-  return { liveAt, cpuMs: used, attempts, loopDelayMs };
+  return settleAttempts(all, config.timeoutMs, liveAt, delay);
 }
 
 async function storm(config: Extract<StartupLoadConfig, { mode: 'storm' }>): Promise<HeldResult> {
@@ -269,12 +279,7 @@ async function storm(config: Extract<StartupLoadConfig, { mode: 'storm' }>): Pro
       }
     }, 1);
   });
-  await Promise.race([Promise.all(all.map((one) => one.done)), sleep(config.timeoutMs)]);
-  const attempts = all.map((one) => one.record());
-  const used = cpuMs();
-  const loopDelayMs = delay();
-  for (const { socket } of all) socket.destroy();
-  return { liveAt, cpuMs: used, attempts, loopDelayMs };
+  return settleAttempts(all, config.timeoutMs, liveAt, delay);
 }
 
 /** The settings come in a file (5 000 tokens do not fit in an argument). */

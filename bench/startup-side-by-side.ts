@@ -313,7 +313,18 @@ function startupOnce(side: Side, sizes: StartupSizes): Promise<StartupSample> {
   });
 }
 
-interface ReleaseSample {
+/** What every held-connection sample says about its generator and the rest of the machine. */
+interface LoadedSample {
+  readonly loadCpuUtilisation: number;
+  /** The generator's worst event-loop delay, ms: its times may be late by as much. */
+  readonly loadLoopDelayMaxMs: number;
+  readonly otherCpuCores: number;
+  readonly otherCpuMs: number;
+  /** How many times it was measured (again while the machine was busy with other work). */
+  readonly runs: number;
+}
+
+interface ReleaseSample extends LoadedSample {
   readonly held: number;
   /** After the flip, ms: the first, median, p99 and last `connection_established` received. */
   readonly firstMs: number;
@@ -324,13 +335,6 @@ interface ReleaseSample {
   readonly serverLoopMs: number;
   /** The last socket opened this long before the flip (all were held). */
   readonly lastOpenBeforeFlipMs: number;
-  readonly loadCpuUtilisation: number;
-  /** The generator's worst event-loop delay, ms: its times may be late by as much. */
-  readonly loadLoopDelayMaxMs: number;
-  readonly otherCpuCores: number;
-  readonly otherCpuMs: number;
-  /** How many times it was measured (again while the machine was busy with other work). */
-  readonly runs: number;
 }
 
 function releaseOnce(side: Side, sizes: StartupSizes): Promise<ReleaseSample> {
@@ -384,7 +388,7 @@ function releaseOnce(side: Side, sizes: StartupSizes): Promise<ReleaseSample> {
 
 type Stats = { readonly p50: number; readonly p99: number; readonly max: number };
 
-interface StormSample {
+interface StormSample extends LoadedSample {
   readonly attempts: number;
   /** Started before the readiness flip (the rest found the server ready). */
   readonly startedBeforeFlip: number;
@@ -401,13 +405,6 @@ interface StormSample {
   readonly slowest: { readonly outcome: string; readonly startedAfterFlipMs: number };
   /** The flip to the last `connection_established` of the attempts held at it (opened before it), ms. */
   readonly releaseLastMs: number;
-  readonly loadCpuUtilisation: number;
-  /** The generator's worst event-loop delay, ms: its times may be late by as much. */
-  readonly loadLoopDelayMaxMs: number;
-  readonly otherCpuCores: number;
-  readonly otherCpuMs: number;
-  /** How many times it was measured (again while the machine was busy with other work). */
-  readonly runs: number;
 }
 
 function stormOnce(side: Side, sizes: StartupSizes): Promise<StormSample> {
