@@ -9,7 +9,7 @@ import {
   WebSocketGateway,
   type WsResponse,
 } from '@nestjs/websockets';
-import { first, type Observable, of, type Subscription, timeout } from 'rxjs';
+import { first, type Observable, of, timeout } from 'rxjs';
 import { RunReplay } from '../agent/run-replay.service.js';
 import type { WebSocket } from 'ws';
 import { AgentSupervisor } from '../agent/agent.supervisor.js';
@@ -186,17 +186,14 @@ export class ChatGateway implements OnGatewayConnection {
       return;
     }
     // Held: released by the readiness stream the instant it flips, or refused when the wait runs out.
-    let subscription: Subscription | undefined = undefined;
-    subscription = this.readiness.snapshot$
-      .pipe(
-        first((snapshot) => snapshot.phase !== 'starting', undefined),
-        timeout({ first: this.config.ws.readyWaitMs, with: () => of(undefined) }),
-      )
-      .subscribe((settled) => {
-        if (subscription !== undefined) connection.unfollow(subscription);
-        this.admit(connection, userId, settled ?? this.readiness.snapshot);
-      });
-    connection.follow(subscription);
+    connection.follow(
+      this.readiness.snapshot$
+        .pipe(
+          first((snapshot) => snapshot.phase !== 'starting', undefined),
+          timeout({ first: this.config.ws.readyWaitMs, with: () => of(undefined) }),
+        )
+        .subscribe((settled) => this.admit(connection, userId, settled ?? this.readiness.snapshot)),
+    );
   }
 
   private admit(connection: WsConnection, userId: string, snapshot: ReadinessSnapshot): void {

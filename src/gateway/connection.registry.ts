@@ -9,9 +9,10 @@ import type { ConnectionEvent, EarlyFrameEvent } from './connection.events.js';
 import { type ConnectionLimits, WsConnection, type WsConnectionObserver } from './ws-connection.js';
 
 /**
- * Every live connection, by socket. Owns the one heartbeat timer for all of them (a timer per
- * socket would cost memory and wake-ups for nothing), and reports what happens to connections as
- * streams (metrics subscribe to them) and as one log line per admission and per close.
+ * Every live connection (found from its socket by `WsConnection.of`). Owns the one heartbeat timer
+ * for all of them (a timer per socket would cost memory and wake-ups for nothing), and reports what
+ * happens to connections as streams (metrics subscribe to them) and as one log line per admission
+ * and per close.
  */
 @Injectable()
 export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
@@ -25,7 +26,7 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   /** Every frame held (or dropped) before its connection was established. */
   readonly earlyFrames$: Observable<EarlyFrameEvent> = this.earlyFrames.asObservable();
   private readonly events = new Subject<ConnectionEvent>();
-  /** Every connection opened, admitted (or refused) and closed, and every frame in and out. */
+  /** Every connection opened, admitted (or refused), limited and closed (frames: {@link frameCounts}). */
   readonly events$: Observable<ConnectionEvent> = this.events.asObservable();
 
   /** Frames in and out so far, counted here and read by metrics at scrape time. */

@@ -2,13 +2,13 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { Logger } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
-import { isObservable, type Subscription } from 'rxjs';
+import { isObservable } from 'rxjs';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import type { AppConfig } from '../config/app-config.js';
 import { AppError } from '../errors/app-error.js';
 import type { ConnectionRegistry } from './connection.registry.js';
 import { decodeFrame, type InboundFrame } from './frame.codec.js';
-import { WsConnection } from './ws-connection.js';
+import { isPromiseLike, WsConnection } from './ws-connection.js';
 
 const log = new Logger('Gateway');
 
@@ -125,19 +125,12 @@ function reply(connection: WsConnection, result: unknown): Promise<void> | undef
     );
   }
   if (isObservable(result)) {
-    // A stream may end while `subscribe` runs (`of(x)`): then there is nothing to follow.
-    let subscription: Subscription | undefined = undefined;
-    subscription = result.subscribe({
-      next: (response) => send(connection, response, true),
-      error: (error: unknown) => {
-        log.error(`response stream failed: ${String(error)}`);
-        if (subscription !== undefined) connection.unfollow(subscription);
-      },
-      complete: () => {
-        if (subscription !== undefined) connection.unfollow(subscription);
-      },
-    });
-    connection.follow(subscription);
+    connection.follow(
+      result.subscribe({
+        next: (response) => send(connection, response, true),
+        error: (error: unknown) => log.error(`response stream failed: ${String(error)}`),
+      }),
+    );
     return undefined;
   }
   send(connection, result);
@@ -146,10 +139,6 @@ function reply(connection: WsConnection, result: unknown): Promise<void> | undef
 
 function send(connection: WsConnection, response: unknown, gather = false): void {
   if (isWsResponse(response)) connection.send(response.event as never, response.data as never, gather);
-}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
 }
 
 function isWsResponse(value: unknown): value is { event: string; data: unknown } {

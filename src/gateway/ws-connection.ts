@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
+import type { Subscription } from 'rxjs';
 import { WebSocket } from 'ws';
 import type { AppError } from '../errors/app-error.js';
 import { type CloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
@@ -61,12 +62,6 @@ export interface WsConnectionObserver {
   readonly onClosed?: (connection: WsConnection) => void;
 }
 
-/** Something to stop when the connection closes: a reply still streaming, a pending admission. */
-export interface Unsubscribable {
-  readonly closed: boolean;
-  unsubscribe(): void;
-}
-
 const NO_OBSERVER: WsConnectionObserver = {};
 /** The connection of a socket, on the socket: its listeners are shared functions, not closures. */
 const CONNECTION = Symbol('WsConnection');
@@ -101,7 +96,7 @@ export class WsConnection {
   /** Frames waiting for the previous one's handler to return. */
   private queued: InboundFrame[] | undefined;
   private dispatching = false;
-  private following: Set<Unsubscribable> | undefined;
+  private following: Set<Subscription> | undefined;
   private awaitingPong = false;
   /** The message-rate token bucket, refilled lazily from the clock (no timer per connection). */
   private tokens: number;
@@ -245,22 +240,20 @@ export class WsConnection {
   }
 
   /**
-   * Stops `subscription` if the socket closes first (a reply still streaming, a pending admission).
-   * Nothing is kept for a subscription that has already ended.
+   * Stops `subscription` if the socket closes first (a reply still streaming, a pending admission),
+   * and forgets it as soon as it ends by itself: nothing is kept for a subscription that has ended.
    */
-  follow(subscription: Unsubscribable): void {
+  follow(subscription: Subscription): void {
     if (subscription.closed) return;
     if (this.state === 'closed') {
       subscription.unsubscribe();
       return;
     }
     (this.following ??= new Set()).add(subscription);
-  }
-
-  /** Forgets a subscription that ended by itself. */
-  unfollow(subscription: Unsubscribable): void {
-    this.following?.delete(subscription);
-    if (this.following?.size === 0) this.following = undefined;
+    subscription.add(() => {
+      this.following?.delete(subscription);
+      if (this.following?.size === 0) this.following = undefined;
+    });
   }
 
   /** The socket closed: everything held or followed for it goes. Called once, by its `close` event. */
@@ -389,7 +382,7 @@ export class WsConnection {
   }
 }
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
 }
 

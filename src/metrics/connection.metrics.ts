@@ -22,12 +22,10 @@ export function recordConnections(
   frameCounts: () => { readonly in: number; readonly out: number },
 ): Subscription {
   // Frames are the one thing counted at the source and read at scrape time: an event per frame
-  // would cost more than sending the frame.
-  const reported = { in: 0, out: 0 };
-  const catchUp = (counter: Counter, direction: 'in' | 'out'): void => {
-    const now = frameCounts()[direction];
-    counter.inc(now - reported[direction]);
-    reported[direction] = now;
+  // would cost more than sending the frame. The count only grows, so the counter takes its value.
+  const readCount = (counter: Counter, direction: 'in' | 'out'): void => {
+    counter.reset();
+    counter.inc(frameCounts()[direction]);
   };
   const open = new Gauge({
     name: `${METRIC_PREFIX}ws_connections_open`,
@@ -51,7 +49,7 @@ export function recordConnections(
     help: 'WebSocket frames received from clients, malformed ones included.',
     registers: [registry],
     collect() {
-      catchUp(this, 'in');
+      readCount(this, 'in');
     },
   });
   new Counter({
@@ -59,7 +57,7 @@ export function recordConnections(
     help: 'WebSocket frames sent to clients.',
     registers: [registry],
     collect() {
-      catchUp(this, 'out');
+      readCount(this, 'out');
     },
   });
   const early = new Counter({
