@@ -63,11 +63,9 @@ export class RunEventRepository {
   }
 }
 
-type RunEventRow = RunEventsTable;
-
 /** One row per event, except that consecutive deltas of the same run share one. */
-export function toRows(events: readonly StoredRunEvent[], createdAt: number): RunEventRow[] {
-  const rows: RunEventRow[] = [];
+function toRows(events: readonly StoredRunEvent[], createdAt: number): RunEventsTable[] {
+  const rows: RunEventsTable[] = [];
   let deltas: StoredRunEvent[] = [];
   const flushDeltas = (): void => {
     const [first] = deltas;
@@ -121,7 +119,7 @@ function isPlainDelta(event: StoredRunEvent): boolean {
   return keys === 4;
 }
 
-function rowOf(event: StoredRunEvent, createdAt: number): RunEventRow {
+function rowOf(event: StoredRunEvent, createdAt: number): RunEventsTable {
   return {
     run_id: event.runId,
     seq: event.seq,
