@@ -36,7 +36,7 @@ export type Side = 'ours' | 'raw';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 /** Under bench/results (gitignored), so that `ws` resolves from the project's node_modules. */
-export const BUILD_DIR = join(BENCH_DIR, 'results', '.build');
+const BUILD_DIR = join(BENCH_DIR, 'results', '.build');
 const SERVER_CPU = '0';
 export const LOAD_CPU = '1';
 /** Open files for the spawned processes: 10 000 sockets each, and then some. */
@@ -152,7 +152,7 @@ export const clockTicksPerSecond = (() => {
  * `node <args>` pinned to `cpu` (when taskset exists and there are two cores), through `sh` to raise
  * the open-file limit; every step `exec`s, so the child's pid is node's.
  */
-export function spawnNode(cpu: string, args: readonly string[], options: Parameters<typeof spawn>[2]): ChildProcess {
+function spawnNode(cpu: string, args: readonly string[], options: Parameters<typeof spawn>[2]): ChildProcess {
   const command = [...(pinned ? ['taskset', '-c', cpu] : []), process.execPath, ...args];
   const script = `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
   return track(spawn('/bin/sh', ['-c', script, 'sh', ...command], options));
@@ -383,6 +383,43 @@ interface CommonKeys {
   windowMs: unknown;
 }
 
+/** A generator process: its output lines, its stderr so far, and how to be rid of it. */
+export interface Generator {
+  readonly child: ChildProcess;
+  readonly lines: AsyncIterable<string>;
+  readonly exited: Promise<number | null>;
+  stderr(): string;
+  /** Kills it if it is still running, waits for it, and removes its config file. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `script` (one of {@link buildScripts}) pinned to the load core, with its settings in a file
+ * (thousands of tokens do not fit in an argument).
+ */
+export function spawnGenerator(script: string, config: unknown, stdin: 'ignore' | 'pipe'): Generator {
+  const configPath = join(BUILD_DIR, `load-${process.pid}-${(loads += 1)}.json`);
+  writeFileSync(configPath, JSON.stringify(config));
+  const child = spawnNode(LOAD_CPU, [script, configPath], {
+    env: { PATH: process.env.PATH ?? '' },
+    stdio: [stdin, 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return {
+    child,
+    lines: createInterface({ input: child.stdout! }),
+    exited,
+    stderr: () => stderr,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+      rmSync(configPath, { force: true });
+    },
+  };
+}
+
 /**
  * One phase: the generator, pinned to the other core, against `server`. `onHolding` runs at each
  * `HOLDING` line of the `hold` mode; the generator goes on when it returns.
@@ -403,35 +440,26 @@ export async function runLoad(
     windowMs: sizes.windowMs,
     ...phase,
   } as LoadConfig;
-  const configPath = join(BUILD_DIR, `load-${process.pid}-${(loads += 1)}.json`);
-  writeFileSync(configPath, JSON.stringify(config));
-  const child = spawnNode(LOAD_CPU, [loadGenerator, configPath], {
-    env: { PATH: process.env.PATH ?? '' },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const generator = spawnGenerator(loadGenerator, config, 'pipe');
   let result: LoadResult | undefined;
   try {
-    const lines = createInterface({ input: child.stdout! });
-    for await (const line of lines) {
+    for await (const line of generator.lines) {
       if (line.startsWith('HOLDING ')) {
         await onHolding?.(JSON.parse(line.slice('HOLDING '.length)) as { held: number; establishMs: number });
-        child.stdin?.write('release\n');
+        generator.child.stdin?.write('release\n');
       } else if (line.startsWith('RESULT ')) {
         result = JSON.parse(line.slice('RESULT '.length)) as LoadResult;
       }
     }
-    const code = await exited;
+    const code = await generator.exited;
     if (result === undefined || code !== 0) {
-      throw new Error(`load generator (${phase.mode}) failed with code ${code}: ${stderr}\n${server.logTail()}`);
+      throw new Error(
+        `load generator (${phase.mode}) failed with code ${code}: ${generator.stderr()}\n${server.logTail()}`,
+      );
     }
     return result;
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-    rmSync(configPath, { force: true });
+    await generator.stop();
   }
 }
 

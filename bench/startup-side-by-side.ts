@@ -26,16 +26,13 @@
  * (up to `attempts` times) while other processes used the CPU meanwhile; the kept one says how
  * much (`otherCpuCoresMax`). `tsx bench/startup-side-by-side.ts [--quick]` runs these alone.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createTestDatabase, ENGINES, type Engine } from '../test/support/databases.js';
 import { freePort } from '../test/support/server-process.js';
 import { signToken } from '../test/support/tokens.js';
 import {
   type BenchServer,
-  BUILD_DIR,
   buildScripts,
   clockTicksPerSecond,
   LOAD_CPU,
@@ -46,7 +43,7 @@ import {
   settle,
   type Side,
   type Sizes,
-  spawnNode,
+  spawnGenerator,
   startServer,
 } from './side-by-side.js';
 import type { HeldResult, ProbeResult, StartupLoadConfig } from './startup-load.js';
@@ -128,8 +125,6 @@ function tokens(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, index) => signToken({ sub: `${prefix}-${index}`, exp }));
 }
 
-let generators = 0;
-
 /** utime + stime of `pid` (every thread), ms. */
 function processCpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -165,24 +160,16 @@ async function generate<R extends { readonly cpuMs: number }>(
 }> {
   const { startupLoad } = buildScripts();
   const port = await freePort();
-  const configPath = join(BUILD_DIR, `startup-${process.pid}-${(generators += 1)}.json`);
   const generatorConfig = config(`http://127.0.0.1:${port}`, `ws://127.0.0.1:${port}/ws`);
-  writeFileSync(configPath, JSON.stringify(generatorConfig));
   const startedAt = performance.now();
   const machineAtStart = machineCpuMs();
   const ownAtStart = process.cpuUsage();
-  const child = spawnNode(LOAD_CPU, [startupLoad, configPath], {
-    env: { PATH: process.env.PATH ?? '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const generator = spawnGenerator(startupLoad, generatorConfig, 'ignore');
   let server: BenchServer | undefined;
   try {
     let result: R | undefined;
     let serverCpuMs = 0;
-    for await (const line of createInterface({ input: child.stdout! })) {
+    for await (const line of generator.lines) {
       if (line === 'POLLING' && server === undefined) {
         server = await startServer(side, { ...options, port, waitFor: 'none' });
       } else if (line.startsWith('RESULT ')) {
@@ -190,10 +177,10 @@ async function generate<R extends { readonly cpuMs: number }>(
         if (server !== undefined) serverCpuMs = processCpuMs(server.pid);
       }
     }
-    const code = await exited;
+    const code = await generator.exited;
     if (server === undefined || result === undefined || code !== 0) {
       throw new Error(
-        `startup-load (${generatorConfig.mode}) failed with code ${code}: ${stderr}\n${server?.logTail() ?? ''}`,
+        `startup-load (${generatorConfig.mode}) failed with code ${code}: ${generator.stderr()}\n${server?.logTail() ?? ''}`,
       );
     }
     const own = process.cpuUsage(ownAtStart);
@@ -211,10 +198,16 @@ async function generate<R extends { readonly cpuMs: number }>(
     await server?.stop();
     throw error;
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-    rmSync(configPath, { force: true });
+    await generator.stop();
   }
+}
+
+/** What every sample says about the rest of the machine while it was taken. */
+interface MeasuredSample {
+  readonly otherCpuCores: number;
+  readonly otherCpuMs: number;
+  /** How many times it was measured (again while the machine was busy with other work). */
+  readonly runs: number;
 }
 
 /** Other work on the machine (cores) above which a measurement is taken again, as in side-by-side.ts. */
@@ -229,9 +222,10 @@ const CONTENDED_MIN_MS = 150;
  * One measurement on a quiet machine: waits for it to be idle, measures, and measures again (up to
  * `attempts` times) while other processes used more than 0.15 of a core; keeps the least disturbed.
  */
-async function measure<
-  T extends { readonly otherCpuCores: number; readonly otherCpuMs: number; readonly runs: number },
->(sizes: StartupSizes, once: () => Promise<Omit<T, 'runs'>>): Promise<T> {
+async function measure<T extends MeasuredSample>(
+  sizes: StartupSizes,
+  once: () => Promise<Omit<T, 'runs'>>,
+): Promise<T> {
   let best: T | undefined;
   for (let attempt = 1; attempt <= sizes.attempts; attempt += 1) {
     await settle(sizes.settleMaxMs);
@@ -285,13 +279,9 @@ function warmupEnv(side: Side, warmupMs: number, readyWaitMs: number): ServerOpt
 
 // ---------------------------------------------------------------- 5. start-up and release
 
-interface StartupSample {
+interface StartupSample extends MeasuredSample {
   readonly liveMs: number;
   readonly readyMs: number;
-  readonly otherCpuCores: number;
-  readonly otherCpuMs: number;
-  /** How many times it was measured (again while the machine was busy with other work). */
-  readonly runs: number;
 }
 
 /** Spawn → first 200 of each probe, polled every ms by the generator (started first, on the other core). */
@@ -313,15 +303,11 @@ function startupOnce(side: Side, sizes: StartupSizes): Promise<StartupSample> {
   });
 }
 
-/** What every held-connection sample says about its generator and the rest of the machine. */
-interface LoadedSample {
+/** What every held-connection sample says about its generator. */
+interface LoadedSample extends MeasuredSample {
   readonly loadCpuUtilisation: number;
   /** The generator's worst event-loop delay, ms: its times may be late by as much. */
   readonly loadLoopDelayMaxMs: number;
-  readonly otherCpuCores: number;
-  readonly otherCpuMs: number;
-  /** How many times it was measured (again while the machine was busy with other work). */
-  readonly runs: number;
 }
 
 interface ReleaseSample extends LoadedSample {
