@@ -7,6 +7,7 @@ import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { ENGINES } from '../test/support/databases.js';
 import { measureRunLatency, type RunLatency } from './agent-runs.js';
+import { measureHostileClients } from './hostile-clients.js';
 import { measureDrain } from './shutdown.js';
 import { measureSideBySide } from './side-by-side.js';
 import { measureStartupSideBySide } from './startup-side-by-side.js';
@@ -46,6 +47,10 @@ const sideBySide = await measureSideBySide(quick);
 // and 7 (agent runs, 200 clients), side by side with the raw server.
 const startupSideBySide = await measureStartupSideBySide(quick);
 
+// Hostile clients (issue 11): a held-frame flood, a resume flood from one user's 20 sockets, and
+// the embedded model's arithmetic detection on an adversarial message.
+const hostileClients = await measureHostileClients(quick);
+
 const summary = {
   machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
   startup: {
@@ -63,6 +68,7 @@ const summary = {
   drain,
   sideBySide,
   startupSideBySide,
+  hostileClients,
   mode: quick ? 'quick' : 'full',
   wallSeconds: Math.round((performance.now() - startedAt) / 1000),
 };

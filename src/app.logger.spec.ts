@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { ConsoleLogger } from '@nestjs/common';
-import { createAppLogger, REDACTED_LOG_KEYS } from './app.logger.js';
+import { createAppLogger, MAX_LOGGED_FIELD_CHARS, REDACTED_LOG_KEYS } from './app.logger.js';
 
 /** Calls `log` and returns what the logger wrote to stdout, one entry per line. */
 function written(log: () => void): string[] {
@@ -73,5 +73,21 @@ describe('createAppLogger', () => {
   it('drops the levels below LOG_LEVEL', () => {
     const logger = createAppLogger({ format: 'json', level: 'log' });
     expect(written(() => logger.debug('per-frame noise', 'Test'))).toEqual([]);
+  });
+
+  it('writes LOG_FORMAT=text without colours when stdout is a file or a pipe, and with them on a terminal', () => {
+    const ESC = '\u001b[';
+    const plain = written(() => createAppLogger({ format: 'text', level: 'log' }, false).log('hello', 'Test'));
+    expect(plain.join('\n')).toContain('hello');
+    expect(plain.join('\n')).not.toContain(ESC);
+    const coloured = written(() => createAppLogger({ format: 'text', level: 'log' }, true).log('hello', 'Test'));
+    expect(coloured.join('\n')).toContain(ESC);
+  });
+
+  it(`cuts a field longer than ${MAX_LOGGED_FIELD_CHARS} characters (a client-chosen value never fills the log)`, () => {
+    const logger = createAppLogger({ format: 'json', level: 'log' });
+    const [line] = written(() => logger.log('connection closed', { userId: 'u'.repeat(5_000) }, 'Gateway'));
+    const record = JSON.parse(line ?? '') as { userId: string };
+    expect(record.userId).toBe(`${'u'.repeat(MAX_LOGGED_FIELD_CHARS)}…`);
   });
 });

@@ -22,10 +22,14 @@ export const REDACTED_LOG_KEYS: readonly string[] = [
  * `LOG_LEVEL` up. Structured fields (`logger.log('connection closed', { connectionId, code })`)
  * become top-level keys of the JSON line.
  */
-export function createAppLogger(log: AppConfig['log']): ConsoleLogger {
+export function createAppLogger(
+  log: AppConfig['log'],
+  stdoutIsTerminal = process.stdout.isTTY === true,
+): ConsoleLogger {
   return new AppLogger({
     json: log.format === 'json',
-    colors: log.format === 'text' && process.stdout.isTTY,
+    // Explicitly false when stdout is a file or a pipe: left undefined, Nest colours text anyway.
+    colors: log.format === 'text' && stdoutIsTerminal,
     logLevels: SEVERITY.slice(SEVERITY.indexOf(log.level)),
     flattenParams: true,
     redact: [...REDACTED_LOG_KEYS],
@@ -34,6 +38,8 @@ export function createAppLogger(log: AppConfig['log']): ConsoleLogger {
 
 const REDACTED_KEYS = new Set(REDACTED_LOG_KEYS.map((key) => key.toLowerCase()));
 const CENSOR = '[REDACTED]';
+/** A field value longer than this is cut (with `…`): fields can carry what a client chose. */
+export const MAX_LOGGED_FIELD_CHARS = 512;
 
 /**
  * Nest's `ConsoleLogger`, with a shortcut for the lines the service writes most (one per connection
@@ -67,7 +73,13 @@ class AppLogger extends ConsoleLogger {
     if (params !== undefined) {
       for (const key of Object.keys(params)) {
         // Framework fields win on collisions, as in Nest.
-        if (!(key in record)) record[key] = REDACTED_KEYS.has(key.toLowerCase()) ? CENSOR : params[key];
+        if (key in record) continue;
+        const value = params[key];
+        record[key] = REDACTED_KEYS.has(key.toLowerCase())
+          ? CENSOR
+          : typeof value === 'string' && value.length > MAX_LOGGED_FIELD_CHARS
+            ? `${value.slice(0, MAX_LOGGED_FIELD_CHARS)}…`
+            : value;
       }
     }
     process[writeStreamType ?? 'stdout'].write(`${JSON.stringify(record)}\n`);

@@ -1,8 +1,10 @@
-import type { INestApplication } from '@nestjs/common';
+import { type INestApplication, Logger } from '@nestjs/common';
 import type { Express } from 'express';
+import { config as rxjsConfig } from 'rxjs';
 import type { AppConfig } from './config/app-config.js';
 import { ConnectionRegistry } from './gateway/connection.registry.js';
 import { GatewayWsAdapter } from './gateway/gateway.ws-adapter.js';
+import { NotFoundFilter } from './http/not-found.filter.js';
 
 /**
  * Everything done to an application after it is created and before it listens. `main.ts` and the
@@ -10,5 +12,15 @@ import { GatewayWsAdapter } from './gateway/gateway.ws-adapter.js';
  */
 export function configureApp(app: INestApplication, config: AppConfig): void {
   app.useWebSocketAdapter(new GatewayWsAdapter(app, config.ws, app.get(ConnectionRegistry)));
+  app.useGlobalFilters(new NotFoundFilter());
   (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
+  // rxjs rethrows an error thrown inside a subscriber on a timer, where it would end the process
+  // (and every connection with it). Every subscriber on the start-up and shutdown paths handles
+  // its own errors; this is the net under that rule: logged, never fatal.
+  const logger = new Logger('Rx');
+  rxjsConfig.onUnhandledError = (error: unknown) => {
+    logger.error(
+      `a stream subscriber threw: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+  };
 }

@@ -1,11 +1,11 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { filter, first } from 'rxjs';
+import { filter, take } from 'rxjs';
 import { createAppLogger } from './app.logger.js';
 import { AppModule } from './app.module.js';
 import { configureApp } from './app.setup.js';
-import { ConfigError, type LoadedConfig, loadConfig } from './config/load-config.js';
+import { ConfigError, isLoopbackHost, type LoadedConfig, loadConfig } from './config/load-config.js';
 import { ConnectionRegistry } from './gateway/connection.registry.js';
 import { SHUTDOWN_EXIT_MARGIN_MS } from './config/config.schema.js';
 import { ReadinessService } from './readiness/readiness.service.js';
@@ -35,6 +35,11 @@ async function bootstrap(): Promise<void> {
   log.log(
     `listening on ${url} (WebSocket ${url.replace(/^http/u, 'ws')}/ws, probes ${url}/health/live and /health/ready, metrics ${url}/metrics)`,
   );
+  if (config.env !== 'production') {
+    log.log(
+      `development mode: ${isLoopbackHost(config.http.host) ? `only this machine can connect (HOST unset: ${config.http.host}; set HOST=0.0.0.0 to listen on every interface)` : `listening on ${config.http.host}`}; POST /dev/token serves development tokens to loopback clients only`,
+    );
+  }
   if (config.auth.usingDevelopmentSecret) log.log('get a development token with: npm run token -- <userId>');
 
   // SIGTERM (orchestrators) and SIGINT (Ctrl-C) drain; a second signal, or a drain that overruns
@@ -66,11 +71,13 @@ async function bootstrap(): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
+  // `take(1)`, not `first()`: the stream completes at shutdown without ever failing, and `first()`
+  // would then raise an EmptyError that ends the process with code 1 after a clean drain.
   app
     .get(ReadinessService)
     .snapshot$.pipe(
       filter((snapshot) => snapshot.phase === 'failed'),
-      first(),
+      take(1),
     )
     .subscribe(() => {
       // The gateway refuses held clients with 1013 on the same snapshot; give the closes a moment.

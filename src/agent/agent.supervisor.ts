@@ -129,18 +129,16 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
       });
     } catch (error) {
       ticket.release();
-      this.logger.error(`run ${runId}: storing the request failed: ${String(error)}`);
-      this.lifecycle.refused(request.requestId, 'STORAGE_UNAVAILABLE');
-      return {
-        refused: refusal(
-          request.requestId,
-          new AppError(
-            'STORAGE_UNAVAILABLE',
-            'the message could not be stored; nothing was saved, send it again',
-            true,
-          ),
-        ),
-      };
+      // Only an outage is worth sending again; anything else (a value the store refuses) would fail
+      // the same way every time, so it is a bug to report, not a retry to suggest.
+      const refused = isOutage(error)
+        ? new AppError('STORAGE_UNAVAILABLE', 'the message could not be stored; nothing was saved, send it again', true)
+        : this.internalError(`run ${runId}: storing the request failed`, error);
+      if (refused.code === 'STORAGE_UNAVAILABLE') {
+        this.logger.error(`run ${runId}: storing the request failed: ${String(error)}`);
+      }
+      this.lifecycle.refused(request.requestId, refused.code);
+      return { refused: refusal(request.requestId, refused) };
     }
     this.live.set(runId, run);
     run.publish(started);
@@ -276,6 +274,18 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
       }
       run.finish(last);
     } catch (error) {
+      if (!isOutage(error)) {
+        const failure = this.internalError(`run ${run.identity.runId}: storing the outcome failed`, error);
+        run.finish(
+          run.frame('agent_error', {
+            code: failure.code,
+            message: failure.message,
+            retryable: false,
+            ...(failure.details.correlationId === undefined ? {} : { correlationId: failure.details.correlationId }),
+          }),
+        );
+        return;
+      }
       this.logger.error(`run ${run.identity.runId}: storing the outcome failed: ${String(error)}`);
       run.finish(
         run.frame('agent_error', {
@@ -293,11 +303,38 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
         ? new AppError('RUN_TIMEOUT', `the run took longer than ${this.config.agent.runTimeoutMs} ms`, true)
         : new AppError('RUN_INTERRUPTED', 'the server is shutting down; send the message again', true);
     }
-    if (reason instanceof LlmUnavailableError) return new AppError('LLM_UNAVAILABLE', reason.message, true);
+    if (reason instanceof LlmUnavailableError) return this.llmError(run, reason);
     if (reason instanceof AppError) return reason;
+    return this.internalError(`run ${run.identity.runId} failed`, reason);
+  }
+
+  /**
+   * What the user sees of a model endpoint's failure: never its own words (they can name internal
+   * hosts and ports), but the kind of failure and a correlation id; the detail is in the log.
+   */
+  private llmError(run: LlmRunRef, reason: LlmUnavailableError): AppError {
+    const correlationId = randomUUID();
+    this.logger.warn(`run ${run.identity.runId}: ${reason.message} (correlationId ${correlationId})`);
+    return reason.misconfigured
+      ? new AppError(
+          'LLM_MISCONFIGURED',
+          'the language model refused this service (a configuration problem an operator has to fix); quote the correlationId when reporting it',
+          false,
+          { correlationId },
+        )
+      : new AppError(
+          'LLM_UNAVAILABLE',
+          'the language model is not available right now; send the message again shortly (quote the correlationId if it persists)',
+          true,
+          { correlationId },
+        );
+  }
+
+  /** A bug or an unexpected failure: logged with a correlation id that the client also gets. */
+  private internalError(context: string, reason: unknown): AppError {
     const correlationId = randomUUID();
     const detail = reason instanceof Error ? (reason.stack ?? reason.message) : String(reason);
-    this.logger.error(`run ${run.identity.runId} failed (correlationId ${correlationId}): ${detail}`);
+    this.logger.error(`${context} (correlationId ${correlationId}): ${detail}`);
     return new AppError('INTERNAL_ERROR', 'internal error; quote the correlationId when reporting it', false, {
       correlationId,
     });
@@ -314,6 +351,13 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
   }
 }
 
+type LlmRunRef = Pick<LiveRun, 'identity'>;
+
+/** A storage outage (retryable), as the observed dialect reports one; not a value the store refused. */
+function isOutage(error: unknown): boolean {
+  return error instanceof AppError && error.code === 'STORAGE_UNAVAILABLE';
+}
+
 function refusal(requestId: string, error: AppError): AgentError {
   return {
     requestId,
@@ -321,6 +365,7 @@ function refusal(requestId: string, error: AppError): AgentError {
     message: error.message,
     retryable: error.retryable,
     ...(error.details.retryAfterMs === undefined ? {} : { retryAfterMs: error.details.retryAfterMs }),
+    ...(error.details.correlationId === undefined ? {} : { correlationId: error.details.correlationId }),
   };
 }
 

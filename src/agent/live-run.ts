@@ -6,6 +6,33 @@ import type { StoredRunEvent } from '../threads/thread.types.js';
 
 export type RunEventData<E extends RunEventName> = Omit<RunEvents[E], keyof RunEventBase>;
 
+/**
+ * A run's events from some point on, pulled a few at a time so that the reader sets the pace (a
+ * replay to a socket that stops reading pauses instead of piling up), then its live events.
+ */
+export interface ReplayCursor {
+  /** Up to `max` of the next events; none once caught up. */
+  take(max: number): readonly RunFrame[];
+  /**
+   * Once {@link take} gave nothing: the live events that follow, or `undefined` if the run has
+   * ended. Subscribe in the same synchronous step as that last `take`, so no event falls between.
+   */
+  follow(): Observable<RunFrame> | undefined;
+}
+
+/** A cursor over events already in hand (a finished run's stored events). */
+export function arrayCursor(frames: readonly RunFrame[]): ReplayCursor {
+  let next = 0;
+  return {
+    take(max: number): readonly RunFrame[] {
+      const taken = frames.slice(next, next + max);
+      next += taken.length;
+      return taken;
+    },
+    follow: () => undefined,
+  };
+}
+
 export interface LiveRunIdentity {
   readonly runId: string;
   readonly ownerId: string;
@@ -88,6 +115,19 @@ export class LiveRun {
       }
       return this.live.subscribe(subscriber);
     });
+  }
+
+  /** The events after `afterSeq`, pulled by the reader, then the live ones (see {@link ReplayCursor}). */
+  cursor(afterSeq: number): ReplayCursor {
+    let next = Math.max(0, afterSeq);
+    return {
+      take: (max: number): readonly RunFrame[] => {
+        const taken = this.sent.slice(next, next + max);
+        next += taken.length;
+        return taken;
+      },
+      follow: () => (this.ended ? undefined : this.live.asObservable()),
+    };
   }
 
   /**

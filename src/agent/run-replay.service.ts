@@ -1,11 +1,17 @@
 import { Injectable } from '@nestjs/common';
-import { concat, type Observable, of } from 'rxjs';
 import type { ResumeRequest, Resumed, RunFrame, ServerFrame } from '../protocol/events.js';
 import { TERMINAL_RUN_EVENTS } from '../protocol/events.js';
 import { ThreadsService } from '../threads/threads.service.js';
 import type { Run, StoredRunEvent } from '../threads/thread.types.js';
 import { toChatMessage } from '../threads/thread.wire.js';
 import { AgentSupervisor } from './agent.supervisor.js';
+import { arrayCursor, type ReplayCursor } from './live-run.js';
+
+/** The answer to a `resume`: the `resumed` frame, then (when recovered) the events, pulled by the sender. */
+export interface Replay {
+  readonly resumed: ServerFrame<'resumed'>;
+  readonly events?: ReplayCursor;
+}
 
 /**
  * `resume`: brings a client back to where it left a run. A run executing here is replayed from
@@ -20,7 +26,12 @@ export class RunReplay {
     private readonly threads: ThreadsService,
   ) {}
 
-  async resume(ownerId: string, request: ResumeRequest): Promise<Observable<ServerFrame>> {
+  /**
+   * What to send for `request`. The events are not sent from here: the gateway pulls them at the
+   * pace of the socket and of the user's replay budget (a replay is the costliest answer a small
+   * request can get).
+   */
+  async resume(ownerId: string, request: ResumeRequest): Promise<Replay> {
     const { runId, afterSeq } = request;
     const live = this.supervisor.liveRun(ownerId, runId);
     if (live !== undefined && !live.done) {
@@ -29,17 +40,21 @@ export class RunReplay {
         status: 'running',
         replayed: Math.max(0, live.lastSeq - afterSeq),
       });
-      return concat(of(resumed), live.frames$(afterSeq));
+      return { resumed, events: live.cursor(afterSeq) };
     }
 
     const run = await this.threads.findRunChecked(ownerId, runId);
     const final = await this.finalState(run);
     if (run.status === 'running' || run.status === 'interrupted') {
-      return of(this.resumed(request, run.threadId, { recovered: false, status: run.status, replayed: 0, ...final }));
+      return {
+        resumed: this.resumed(request, run.threadId, { recovered: false, status: run.status, replayed: 0, ...final }),
+      };
     }
     const events = await this.threads.runEventsAfter(runId, afterSeq);
     if (!isCompleteTail(events, afterSeq)) {
-      return of(this.resumed(request, run.threadId, { recovered: false, status: run.status, replayed: 0, ...final }));
+      return {
+        resumed: this.resumed(request, run.threadId, { recovered: false, status: run.status, replayed: 0, ...final }),
+      };
     }
     const resumed = this.resumed(request, run.threadId, {
       recovered: true,
@@ -47,7 +62,10 @@ export class RunReplay {
       replayed: events.length,
       ...final,
     });
-    return of(resumed, ...events.map((event) => ({ event: event.event, data: event.data }) as unknown as RunFrame));
+    return {
+      resumed,
+      events: arrayCursor(events.map((event) => ({ event: event.event, data: event.data }) as unknown as RunFrame)),
+    };
   }
 
   private async finalState(run: Run): Promise<Pick<Resumed, 'message' | 'error'>> {

@@ -13,19 +13,24 @@ export interface Principal {
 /** Longer tokens are refused before any parsing. */
 const MAX_TOKEN_LENGTH = 8 * 1024;
 const BASE64URL = /^[A-Za-z0-9_-]+$/u;
+/** A user id is stored (`varchar(255)`), logged and compared: 1–255 characters, no control characters. */
+export const MAX_SUBJECT_LENGTH = 255;
+const CONTROL_CHARACTER = /\p{Cc}/u;
 
 interface Claims {
   readonly sub?: unknown;
   readonly exp?: unknown;
   readonly nbf?: unknown;
+  readonly iat?: unknown;
   readonly iss?: unknown;
   readonly aud?: unknown;
 }
 
 /**
  * Verifies access tokens (compact JWS, RFC 7515/7519): HS256 only, `exp` required, `nbf` honoured,
- * `sub` is the user id, `iss`/`aud` checked when configured. Every connection pays for this, so it
- * is done with node:crypto and the key prepared once, not with a general JWT library (which parsed
+ * every time claim a finite number, `sub` is the user id (1–255 characters, no control
+ * characters), `iss`/`aud` checked when configured. Every connection pays for this, so it is
+ * done with node:crypto and the key prepared once, not with a general JWT library (which parsed
  * the options and checked every algorithm's rules per call: about 3.5 times the cost here).
  * Tokens are signed with `@nestjs/jwt` (`npm run token`, the development token route), and
  * test/integration/auth.spec.ts holds the attacks this must refuse.
@@ -48,9 +53,11 @@ export class TokenVerifier {
     if (token.length > MAX_TOKEN_LENGTH) throw unauthorized('token too long');
     const claims = this.verifiedClaims(token);
     const now = Math.floor(Date.now() / 1000);
-    if (typeof claims.exp !== 'number') throw unauthorized('invalid token: exp claim required');
-    if (claims.nbf !== undefined && typeof claims.nbf !== 'number') throw unauthorized('invalid token: invalid nbf');
-    if (typeof claims.nbf === 'number' && claims.nbf > now) throw unauthorized('invalid token: not active yet (nbf)');
+    // `1e400` parses as Infinity: a token that never expires. Times are finite numbers or refused.
+    if (!isFiniteNumber(claims.exp)) throw unauthorized('invalid token: exp claim required (a finite number)');
+    if (claims.nbf !== undefined && !isFiniteNumber(claims.nbf)) throw unauthorized('invalid token: invalid nbf');
+    if (claims.iat !== undefined && !isFiniteNumber(claims.iat)) throw unauthorized('invalid token: invalid iat');
+    if (isFiniteNumber(claims.nbf) && claims.nbf > now) throw unauthorized('invalid token: not active yet (nbf)');
     if (now >= claims.exp) throw new AppError('TOKEN_EXPIRED', 'token expired: get a new one and reconnect', false);
     if (this.issuer !== undefined && claims.iss !== this.issuer) {
       throw unauthorized(`invalid token: issuer must be ${this.issuer}`);
@@ -60,6 +67,11 @@ export class TokenVerifier {
     }
     if (typeof claims.sub !== 'string' || claims.sub === '') {
       throw unauthorized('invalid token: sub claim required');
+    }
+    if (claims.sub.length > MAX_SUBJECT_LENGTH || CONTROL_CHARACTER.test(claims.sub) || !claims.sub.isWellFormed()) {
+      throw unauthorized(
+        `invalid token: sub must be 1–${MAX_SUBJECT_LENGTH} characters of well-formed Unicode without control characters`,
+      );
     }
     return { userId: claims.sub };
   }
@@ -96,6 +108,10 @@ function parseJsonObject(segment: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
 }
 
 function audienceIncludes(aud: unknown, audience: string): boolean {

@@ -17,6 +17,12 @@ function forge(header: unknown, payload: unknown, secret = SECRET): string {
   return `${signingInput}.${createHmac('sha256', secret).update(signingInput).digest('base64url')}`;
 }
 
+/** The same over a payload written by hand: JSON that `JSON.stringify` cannot write (`1e400`). */
+function forgeText(payload: string): string {
+  const signingInput = `${b64({ alg: 'HS256' })}.${Buffer.from(payload).toString('base64url')}`;
+  return `${signingInput}.${createHmac('sha256', SECRET).update(signingInput).digest('base64url')}`;
+}
+
 const codeOf = (verifier: TokenVerifier, token: string): string => {
   try {
     verifier.verify(token);
@@ -53,8 +59,21 @@ describe('TokenVerifier', () => {
     ['nbf in the future', forge({ alg: 'HS256' }, { sub: 'a', exp: now() + 60, nbf: now() + 30 })],
     ['sub as a number', forge({ alg: 'HS256' }, { sub: 42, exp: now() + 60 })],
     ['another secret', forge({ alg: 'HS256' }, { sub: 'a', exp: now() + 60 }, `${SECRET}x`)],
+    ['an exp that never comes (1e400 parses as Infinity)', forgeText('{"sub":"a","exp":1e400}')],
+    ['an nbf of -1e400', forgeText(`{"sub":"a","exp":${now() + 60},"nbf":-1e400}`)],
+    ['an iat of 1e400', forgeText(`{"sub":"a","exp":${now() + 60},"iat":1e400}`)],
+    ['an iat that is not a number', forge({ alg: 'HS256' }, { sub: 'a', exp: now() + 60, iat: 'yesterday' })],
+    ['a sub of 256 characters', forge({ alg: 'HS256' }, { sub: 'u'.repeat(256), exp: now() + 60 })],
+    ['a sub of 5 000 characters', forge({ alg: 'HS256' }, { sub: 'u'.repeat(5_000), exp: now() + 60 })],
+    ['a sub with U+0000', forge({ alg: 'HS256' }, { sub: 'ali\u0000ce', exp: now() + 60 })],
+    ['a sub with a line break', forge({ alg: 'HS256' }, { sub: 'alice\nadmin', exp: now() + 60 })],
+    ['a sub with a lone surrogate', forge({ alg: 'HS256' }, { sub: 'a\ud800', exp: now() + 60 })],
   ])('refuses %s with UNAUTHORIZED', (_, token) => {
     expect(codeOf(verifier, token)).toBe('UNAUTHORIZED');
+  });
+
+  it('accepts a sub of exactly 255 characters, in any script', () => {
+    expect(codeOf(verifier, forge({ alg: 'HS256' }, { sub: 'é'.repeat(255), exp: now() + 60 }))).toBe('accepted');
   });
 
   it('refuses a token whose exp is now (exp is exclusive) with TOKEN_EXPIRED', () => {

@@ -66,9 +66,25 @@ export class AgentRun implements AsyncIterable<RunFrame> {
     this.wake();
   }
 
-  /** The answer to this run's `resume`: when the events are gone, the stored outcome is all there is. */
-  acceptResumed(resumed: Resumed): void {
-    if (this.done || resumed.recovered) return;
+  /** `resume`s answered "still running, but not followable from here" in a row (the backoff's attempt). */
+  unfollowableResumes = 0;
+
+  /**
+   * The answer to this run's `resume`: when the events are gone, the stored outcome is all there is.
+   * Returns `'ask_again'` when the run is still running but cannot be followed from this connection
+   * (it runs on another instance): it is not over, and must never be reported as interrupted (the
+   * user would send the message again and get two answers), so the client asks again later.
+   */
+  acceptResumed(resumed: Resumed): 'ask_again' | undefined {
+    if (this.done) return undefined;
+    if (resumed.recovered) {
+      this.unfollowableResumes = 0;
+      return undefined;
+    }
+    if (resumed.status === 'running') {
+      this.unfollowableResumes += 1;
+      return 'ask_again';
+    }
     if (resumed.status === 'completed' && resumed.message !== undefined) {
       this.end({ status: 'completed', threadId: resumed.threadId, message: resumed.message });
     } else if (resumed.status === 'cancelled') {
@@ -85,6 +101,7 @@ export class AgentRun implements AsyncIterable<RunFrame> {
       });
     }
     this.wake();
+    return undefined;
   }
 
   /** Ends the run without a final event (refused, or the connection was lost before it started). */

@@ -28,6 +28,16 @@ describe('decideOnClose: the close-code table of docs/protocol.md', () => {
     },
   );
 
+  it('reconnects after retryAfterMs on 1008 RATE_LIMITED (closed for flooding: its own doing, not its token)', () => {
+    expect(
+      decideOnClose({
+        code: 1008,
+        reason: 'rate limit exceeded',
+        error: error('RATE_LIMITED', { retryAfterMs: 2_000 }),
+      }),
+    ).toEqual({ action: 'reconnect', notBeforeMs: 2_000 });
+  });
+
   it.each([
     [
       '1008 ORIGIN_NOT_ALLOWED (a new token cannot help)',

@@ -26,10 +26,14 @@ const TOKEN_ERRORS = new Set(['TOKEN_EXPIRED', 'UNAUTHORIZED']);
 
 /**
  * The close-code table as code. 1008 never reconnects as is: an expired or refused token asks
- * the application for a new one (once); anything else on 1008 stops. 1000 is a deliberate end.
+ * the application for a new one (once); a flood (`RATE_LIMITED`) reconnects after `retryAfterMs`;
+ * anything else on 1008 stops. 1000 is a deliberate end.
  */
 export function decideOnClose(close: CloseInfo): CloseDecision {
   if (close.code === 1008) {
+    // Closed for sending far over the frame rate: the client's own doing, worth a slower second try.
+    if (close.error?.code === 'RATE_LIMITED')
+      return { action: 'reconnect', notBeforeMs: close.error.retryAfterMs ?? 0 };
     return close.error !== undefined && TOKEN_ERRORS.has(close.error.code)
       ? { action: 'refresh_token' }
       : { action: 'stop' };

@@ -86,3 +86,85 @@ describe('GatewayClient backoff', () => {
     expect(lastSocket().url).toBe('ws://gateway.test/ws?token=token');
   });
 });
+
+describe('GatewayClient resume of a run that runs elsewhere', () => {
+  beforeEach(() => {
+    jest.useFakeTimers();
+    ScriptedSocket.all = [];
+  });
+
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  const RUN = '0190a6f0-0000-7000-8000-000000000001';
+  const THREAD = '0190a6f0-0000-7000-8000-000000000002';
+  const frame = (event: string, data: unknown): { data: string } => ({ data: JSON.stringify({ event, data }) });
+  const resumes = (socket: ScriptedSocket): Array<{ runId: string; afterSeq: number; requestId: string }> =>
+    socket.sent
+      .map(
+        (text) => JSON.parse(text) as { event: string; data: { runId: string; afterSeq: number; requestId: string } },
+      )
+      .filter((sent) => sent.event === 'resume')
+      .map((sent) => sent.data);
+
+  it('never reports a run that is still running as interrupted: it asks again, with backoff, until the run has ended', async () => {
+    const client = new GatewayClient({
+      url: 'ws://gateway.test/ws',
+      token: 'token',
+      WebSocket: ScriptedSocket,
+      random: () => 0.5,
+      reconnect: { initialDelayMs: 100, maxDelayMs: 100, maxAttempts: 20, stableAfterMs: 5_000 },
+    });
+    void client.connect().catch(() => undefined);
+    await jest.advanceTimersByTimeAsync(0);
+    const first = ScriptedSocket.all.at(-1) as ScriptedSocket;
+    first.establish();
+    const run = client.run('hello');
+    const requestId = (JSON.parse(first.sent.at(-1) ?? '{}') as { data: { requestId: string } }).data.requestId;
+    first.onmessage?.(frame('agent_started', { runId: RUN, requestId, seq: 1, threadId: THREAD, userMessage: {} }));
+    first.drop();
+    await jest.advanceTimersByTimeAsync(100);
+    const second = ScriptedSocket.all.at(-1) as ScriptedSocket;
+    second.establish();
+
+    // Three times the server says: still running, but not from here.
+    for (let answer = 1; answer <= 3; answer += 1) {
+      const asked = resumes(second);
+      expect(asked).toHaveLength(answer);
+      const last = asked.at(-1);
+      expect(last).toMatchObject({ runId: RUN, afterSeq: 1 });
+      second.onmessage?.(
+        frame('resumed', {
+          requestId: last?.requestId,
+          runId: RUN,
+          threadId: THREAD,
+          recovered: false,
+          status: 'running',
+          replayed: 0,
+        }),
+      );
+      expect(run.done).toBe(false);
+      await jest.advanceTimersByTimeAsync(30_000);
+    }
+
+    // Then it has ended: the stored answer settles the run, exactly once.
+    const last = resumes(second).at(-1);
+    const message = { id: RUN, threadId: THREAD, role: 'assistant', content: 'hi', createdAt: '' };
+    second.onmessage?.(
+      frame('resumed', {
+        requestId: last?.requestId,
+        runId: RUN,
+        threadId: THREAD,
+        recovered: false,
+        status: 'completed',
+        replayed: 0,
+        message,
+      }),
+    );
+    await expect(run.result).resolves.toEqual({ status: 'completed', threadId: THREAD, message });
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(resumes(second)).toHaveLength(4);
+    client.close();
+  });
+});

@@ -68,6 +68,9 @@ export interface GatewayClientOptions {
   readonly random?: () => number;
 }
 
+/** How often a run still running elsewhere is asked about again (see `AgentRun.acceptResumed`). */
+const UNFOLLOWABLE_RUN_BACKOFF = { initialDelayMs: 1_000, maxDelayMs: 30_000 };
+
 const DEFAULT_RECONNECT: ReconnectOptions = {
   initialDelayMs: 500,
   maxDelayMs: 30_000,
@@ -127,6 +130,8 @@ export class GatewayClient {
   /** `resume` requestId → the run it resumes. */
   private readonly resumes = new Map<string, AgentRun>();
   private firstOpen: { resolve: () => void; reject: (error: GatewayError) => void } | undefined;
+  /** Runs to ask about again, with the timer that will. */
+  private readonly askAgain = new Map<AgentRun, ReturnType<typeof setTimeout>>();
 
   constructor(private readonly options: GatewayClientOptions) {
     this.reconnectPolicy = { ...DEFAULT_RECONNECT, ...options.reconnect };
@@ -280,7 +285,7 @@ export class GatewayClient {
         const requestId = frame.data.requestId;
         const run = requestId === undefined ? undefined : this.resumes.get(requestId);
         if (requestId !== undefined) this.resumes.delete(requestId);
-        run?.acceptResumed(frame.data);
+        if (run?.acceptResumed(frame.data) === 'ask_again') this.resumeLater(run);
         break;
       }
       case 'thread_list_result':
@@ -307,12 +312,35 @@ export class GatewayClient {
     // Runs that were streaming when the last connection dropped continue where they left off.
     for (const run of this.runs.values()) {
       if (run.runId === undefined || run.done) continue;
-      const requestId = this.nextId('resume');
-      this.resumes.set(requestId, run);
-      this.write({ event: 'resume', data: { runId: run.runId, afterSeq: run.lastSeq, requestId } });
+      this.resume(run);
       if (run.cancelRequested) this.write({ event: 'agent_cancel', data: { runId: run.runId } });
     }
     for (const frame of this.queue.splice(0)) this.write(frame);
+  }
+
+  private resume(run: AgentRun): void {
+    clearTimeout(this.askAgain.get(run));
+    this.askAgain.delete(run);
+    if (run.runId === undefined || run.done) return;
+    const requestId = this.nextId('resume');
+    this.resumes.set(requestId, run);
+    this.write({ event: 'resume', data: { runId: run.runId, afterSeq: run.lastSeq, requestId } });
+  }
+
+  /**
+   * The run is still running somewhere this connection cannot follow: ask again after a growing,
+   * jittered delay. A reconnect asks at once (and clears this timer).
+   */
+  private resumeLater(run: AgentRun): void {
+    clearTimeout(this.askAgain.get(run));
+    const delayMs = fullJitterDelay(run.unfollowableResumes, UNFOLLOWABLE_RUN_BACKOFF, this.random);
+    this.askAgain.set(
+      run,
+      setTimeout(() => {
+        this.askAgain.delete(run);
+        if (this.stateValue.status === 'open') this.resume(run);
+      }, delayMs),
+    );
   }
 
   private errorFrame(error: ErrorPayload): void {
@@ -435,6 +463,8 @@ export class GatewayClient {
     if (this.stateValue.status === 'closed') return;
     clearTimeout(this.retryTimer);
     clearTimeout(this.stableTimer);
+    for (const timer of this.askAgain.values()) clearTimeout(timer);
+    this.askAgain.clear();
     const socket = this.socket;
     this.socket = undefined;
     if (socket !== undefined && socket.readyState <= 1) socket.close(1000, 'client closed');

@@ -22,8 +22,10 @@ export interface AppConfig {
     readonly messageBurst: number;
     /** A client that lets more than this wait to be sent (it stopped reading) is cut off. */
     readonly maxBufferedBytes: number;
-    /** Established connections one user may hold at once. */
+    /** Connections one user may hold at once, held (before readiness) or established. */
     readonly maxConnectionsPerUser: number;
+    /** Replayed events (`resume`) per second for one user, all their connections together; also the burst. */
+    readonly replayEventsPerSecond: number;
     /** Empty: every origin is allowed. */
     readonly allowedOrigins: readonly string[];
   };

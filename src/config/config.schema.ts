@@ -63,7 +63,8 @@ const optionalText = z.string().trim().min(1).optional();
 export const environmentSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  HOST: z.string().trim().min(1).default('0.0.0.0'),
+  /** Unset: 0.0.0.0 with NODE_ENV=production, 127.0.0.1 otherwise (see `toAppConfig`). */
+  HOST: z.string().trim().min(1).optional(),
   JWT_SECRET: optionalText,
   JWT_ISSUER: optionalText,
   JWT_AUDIENCE: optionalText,
@@ -81,6 +82,7 @@ export const environmentSchema = z.object({
   WS_MESSAGE_BURST: count(100, 1, 1_000_000),
   WS_MAX_BUFFERED_BYTES: count(8 * 1024 * 1024, 65_536, 1024 * 1024 * 1024),
   WS_MAX_CONNECTIONS_PER_USER: count(20, 1, 100_000),
+  WS_REPLAY_EVENTS_PER_SECOND: count(10_000, 1, 10_000_000),
   LOCAL_LLM_WARMUP_MS: milliseconds(0),
   LOCAL_LLM_TOKEN_DELAY_MS: milliseconds(0),
   DATABASE_URL: databaseUrl.default('sqlite:./data/agent-gateway.db'),
@@ -117,7 +119,9 @@ export type Environment = z.infer<typeof environmentSchema>;
 export function toAppConfig(env: Environment): AppConfig {
   return {
     env: env.NODE_ENV,
-    http: { port: env.PORT, host: env.HOST },
+    // Outside production the defaults (a built-in JWT secret, the development token route) are not
+    // fit for a shared network: unless told otherwise, only this machine can connect.
+    http: { port: env.PORT, host: env.HOST ?? (env.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1') },
     auth: {
       jwtSecret: env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
       usingDevelopmentSecret: env.JWT_SECRET === undefined,
@@ -133,6 +137,7 @@ export function toAppConfig(env: Environment): AppConfig {
       messageBurst: env.WS_MESSAGE_BURST,
       maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
       maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
+      replayEventsPerSecond: env.WS_REPLAY_EVENTS_PER_SECOND,
       allowedOrigins: (env.WS_ALLOWED_ORIGINS ?? '')
         .split(',')
         .map((origin) => origin.trim())

@@ -17,7 +17,7 @@ describe('loadConfig', () => {
     const { config, warnings } = loadConfig({});
     expect(config).toEqual({
       env: 'development',
-      http: { port: 3000, host: '0.0.0.0' },
+      http: { port: 3000, host: '127.0.0.1' },
       auth: { jwtSecret: DEVELOPMENT_JWT_SECRET, usingDevelopmentSecret: true, issuer: undefined, audience: undefined },
       readiness: { startupTimeoutMs: 60_000 },
       ws: {
@@ -28,6 +28,7 @@ describe('loadConfig', () => {
         messageBurst: 100,
         maxBufferedBytes: 8 * 1024 * 1024,
         maxConnectionsPerUser: 20,
+        replayEventsPerSecond: 10_000,
         allowedOrigins: [],
       },
       database: { url: 'sqlite:./data/agent-gateway.db', poolSize: 10, schema: undefined, migrationLockWaitMs: 15_000 },
@@ -139,10 +140,28 @@ describe('loadConfig', () => {
       messageBurst: 30,
       maxBufferedBytes: 1_048_576,
       maxConnectionsPerUser: 3,
+      replayEventsPerSecond: 10_000,
       allowedOrigins: ['https://a.example.com', 'https://b.example.com'],
     });
     expect(config.llm.local).toEqual({ warmupMs: 1500, tokenDelayMs: 20 });
     expect(config.log).toEqual({ level: 'debug', format: 'text' });
+  });
+
+  it('listens on loopback only outside production unless HOST says otherwise, and on every interface in production', () => {
+    expect(loadConfig({}).config.http.host).toBe('127.0.0.1');
+    expect(loadConfig({ NODE_ENV: 'test' }).config.http.host).toBe('127.0.0.1');
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'a'.repeat(32) }).config.http.host).toBe('0.0.0.0');
+    expect(loadConfig({ HOST: '0.0.0.0', JWT_SECRET: 'a'.repeat(32) }).config.http.host).toBe('0.0.0.0');
+  });
+
+  it('warns that the built-in secret is public when the development defaults listen beyond loopback', () => {
+    const { warnings } = loadConfig({ HOST: '0.0.0.0' });
+    expect(warnings).toEqual([
+      expect.stringContaining('JWT_SECRET is not set'),
+      expect.stringMatching(/HOST=0\.0\.0\.0 .*public.*sign a token for any user/u),
+    ]);
+    expect(loadConfig({ HOST: '127.0.0.2' }).warnings).toHaveLength(1);
+    expect(loadConfig({ HOST: '::1' }).warnings).toHaveLength(1);
   });
 
   it('treats empty strings as unset', () => {

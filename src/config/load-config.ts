@@ -35,8 +35,19 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): L
   ];
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
   const config = toAppConfig(result.data);
-  const warnings = config.auth.usingDevelopmentSecret
-    ? ['JWT_SECRET is not set: using the built-in development secret. Never do this in production.']
-    : [];
+  const warnings: string[] = [];
+  if (config.auth.usingDevelopmentSecret) {
+    warnings.push('JWT_SECRET is not set: using the built-in development secret. Never do this in production.');
+    if (!isLoopbackHost(config.http.host)) {
+      warnings.push(
+        `HOST=${config.http.host} with the built-in development secret: that secret is public, so anyone who can reach this port can sign a token for any user. Set JWT_SECRET, or leave HOST unset (127.0.0.1).`,
+      );
+    }
+  }
   return { config, warnings };
+}
+
+/** Whether only this machine can reach `host` (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^(?:::ffff:)?127(?:\.\d{1,3}){3}$/u.test(host);
 }

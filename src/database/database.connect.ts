@@ -1,10 +1,12 @@
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { LoggerService } from '@nestjs/common';
 import type { Dialect, SqliteDatabase } from 'kysely';
 import type { Client, Pool, PoolClient } from 'pg';
 import type { AppConfig } from '../config/app-config.js';
+import { FatalInitError } from '../readiness/readiness.errors.js';
 import type { Database, DatabaseEngine, DatabaseSchema } from './database.types.js';
 import { scopedMigrationLock } from './migration-lock.js';
 import { observedDialect, type StorageObserver } from './observed-dialect.js';
@@ -38,9 +40,17 @@ export async function connect(
   logger: Pick<LoggerService, 'warn'>,
 ): Promise<Connection> {
   if (engineOf(config.url) === 'sqlite') {
-    const db = await openSqlite(config.url.slice('sqlite:'.length), observer);
-    // better-sqlite3 is synchronous: nothing can be in flight when this runs.
-    return { engine: 'sqlite', db, close: () => db.destroy() };
+    const path = config.url.slice('sqlite:'.length);
+    const db = await openSqlite(path, observer);
+    return {
+      engine: 'sqlite',
+      db,
+      // better-sqlite3 is synchronous: nothing can be in flight when this runs.
+      async close(): Promise<void> {
+        await db.destroy();
+        if (path !== ':memory:') await rm(ownerFileOf(path), { force: true });
+      },
+    };
   }
   return openPostgres(config, observer, logger);
 }
@@ -63,16 +73,58 @@ async function openSqlite(path: string, observer: StorageObserver): Promise<Data
   // mkdirSync spins forever under /proc, for one), or the start-up deadline could not fire.
   if (path !== ':memory:') await mkdir(dirname(path), { recursive: true });
   const [SQLite, { Kysely, SqliteDialect }] = await Promise.all([loadSqlite(), import('kysely')]);
-  const database = new SQLite(path);
-  // WAL lets readers run beside the single writer; NORMAL sync is durable at every checkpoint and
-  // never corrupts on power loss in WAL mode.
-  database.pragma('journal_mode = WAL');
+  // No busy wait while the file lock is taken: another holder is an answer, not a delay.
+  const database = new SQLite(path, { timeout: 0 });
+  try {
+    if (path !== ':memory:') {
+      // The file is this process's alone, for as long as it lives: a second process would take the
+      // first one's live runs for a dead process's and mark them interrupted. The lock is the
+      // kernel's (released the moment the holder dies, however it dies); set before WAL, it also
+      // keeps the WAL index in this process's memory.
+      database.pragma('locking_mode = EXCLUSIVE');
+    }
+    // WAL lets readers run beside the single writer; NORMAL sync is durable at every checkpoint and
+    // never corrupts on power loss in WAL mode.
+    database.pragma('journal_mode = WAL');
+    if (path !== ':memory:') database.exec('BEGIN EXCLUSIVE; COMMIT');
+  } catch (error) {
+    database.close();
+    if ((error as { code?: unknown }).code !== 'SQLITE_BUSY') throw error;
+    throw new FatalInitError(
+      `database file ${resolve(path)} is in use by another process (${await describeOwner(path)}); one SQLite file serves one process: give each its own DATABASE_URL, or use PostgreSQL for several`,
+      { cause: error },
+    );
+  }
+  if (path !== ':memory:') await writeOwner(path);
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   database.pragma('busy_timeout = 5000');
   return new Kysely<DatabaseSchema>({
     dialect: observedDialect(new SqliteDialect({ database: withStatementCache(database) }), observer),
   });
+}
+
+/** Beside the database file: who holds it, for the message another process gets (the lock itself is SQLite's). */
+function ownerFileOf(path: string): string {
+  return `${path}.owner`;
+}
+
+async function writeOwner(path: string): Promise<void> {
+  const owner = { pid: process.pid, hostname: hostname(), since: new Date().toISOString() };
+  await writeFile(ownerFileOf(path), `${JSON.stringify(owner)}\n`);
+}
+
+async function describeOwner(path: string): Promise<string> {
+  try {
+    const owner = JSON.parse(await readFile(ownerFileOf(path), 'utf8')) as {
+      pid?: unknown;
+      hostname?: unknown;
+      since?: unknown;
+    };
+    return `pid ${String(owner.pid)} on ${String(owner.hostname)}, since ${String(owner.since)}`;
+  } catch {
+    return 'its owner did not say who it is';
+  }
 }
 
 /** Prepared statements kept per SQL text (beyond this many, the first prepared is dropped). */

@@ -35,6 +35,7 @@ import {
 import { ReadinessService } from '../readiness/readiness.service.js';
 import { missingDependencies, type ReadinessSnapshot } from '../readiness/readiness.types.js';
 import { ConnectionRegistry } from './connection.registry.js';
+import { ReplaySender } from './replay-sender.js';
 import { ThreadsService } from '../threads/threads.service.js';
 import { toChatMessage, toThreadSummary } from '../threads/thread.wire.js';
 import {
@@ -72,27 +73,43 @@ export class ChatGateway implements OnGatewayConnection {
     private readonly connections: ConnectionRegistry,
     private readonly agent: AgentSupervisor,
     private readonly replay: RunReplay,
+    private readonly replays: ReplaySender,
     private readonly threads: ThreadsService,
   ) {}
 
   // Deliberately synchronous: Nest does not await this, and binds message handlers right after it.
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
     const connection = this.connections.open(socket);
-    let userId: string;
     try {
-      this.checkOrigin(request);
-      userId = this.tokens.verify(extractBearerToken(request)).userId;
-    } catch (error) {
-      // Never rethrow: an error escaping here would end Nest's connection stream for every later client.
-      if (error instanceof AppError) {
+      let userId: string;
+      try {
+        this.checkOrigin(request);
+        userId = this.tokens.verify(extractBearerToken(request)).userId;
+      } catch (error) {
+        if (!(error instanceof AppError)) throw error;
         const reason = error.code === 'TOKEN_EXPIRED' ? 'token expired' : 'unauthorized';
         connection.refuse(error, CloseCode.POLICY_VIOLATION, reason);
-      } else {
-        this.refuseOnBug(connection, error);
+        return;
       }
-      return;
+      // Counted from the handshake, held or not: one token cannot park more sockets than this.
+      if (this.connections.openOf(userId) >= this.config.ws.maxConnectionsPerUser) {
+        connection.refuse(
+          new AppError(
+            'TOO_MANY_CONNECTIONS',
+            `user already has ${this.config.ws.maxConnectionsPerUser} connections open; close one first`,
+            false,
+          ),
+          CloseCode.POLICY_VIOLATION,
+          'too many connections',
+        );
+        return;
+      }
+      this.connections.authenticated(connection, userId);
+      this.admitWhenReady(connection, userId);
+    } catch (error) {
+      // Never rethrow: an error escaping here would end Nest's connection stream for every later client.
+      this.refuseOnBug(connection, error);
     }
-    this.admitWhenReady(connection, userId);
   }
 
   @SubscribeMessage('ping')
@@ -137,12 +154,19 @@ export class ChatGateway implements OnGatewayConnection {
     await this.agent.cancel(this.userOf(socket), body.runId);
   }
 
+  /**
+   * `resumed`, then the events after `afterSeq`, paced by the socket and the user's replay budget
+   * (see `ReplaySender`). Returns once the replayed part is sent: this connection's next frame waits
+   * for it, so a connection has one replay in flight at most.
+   */
   @SubscribeMessage('resume')
-  resume(
+  async resume(
     @ConnectedSocket() socket: WebSocket,
     @MessageBody(new RequestValidationPipe(resumeSchema)) body: ResumeRequest,
-  ): Promise<Observable<ServerFrame>> {
-    return this.replay.resume(this.userOf(socket), body);
+  ): Promise<void> {
+    const userId = this.userOf(socket);
+    const replay = await this.replay.resume(userId, body);
+    await this.replays.send(this.connections.get(socket), userId, replay);
   }
 
   @SubscribeMessage('thread_list')
@@ -186,31 +210,31 @@ export class ChatGateway implements OnGatewayConnection {
       return;
     }
     // Held: released by the readiness stream the instant it flips, or refused when the wait runs out.
+    // Whatever goes wrong while releasing or refusing this one connection stays with it: the
+    // subscriber never throws into the readiness stream (which would end the process).
+    const settle = (snapshot: ReadinessSnapshot): void => {
+      try {
+        this.admit(connection, userId, snapshot);
+      } catch (error) {
+        this.refuseOnBug(connection, error);
+      }
+    };
     connection.follow(
       this.readiness.snapshot$
         .pipe(
           first((snapshot) => snapshot.phase !== 'starting', undefined),
           timeout({ first: this.config.ws.readyWaitMs, with: () => of(undefined) }),
         )
-        .subscribe((settled) => this.admit(connection, userId, settled ?? this.readiness.snapshot)),
+        .subscribe({
+          next: (settled) => settle(settled ?? this.readiness.snapshot),
+          error: (error: unknown) => this.refuseOnBug(connection, error),
+        }),
     );
   }
 
   private admit(connection: WsConnection, userId: string, snapshot: ReadinessSnapshot): void {
     switch (snapshot.phase) {
       case 'ready':
-        if (this.connections.establishedOf(userId) >= this.config.ws.maxConnectionsPerUser) {
-          connection.refuse(
-            new AppError(
-              'TOO_MANY_CONNECTIONS',
-              `user already has ${this.config.ws.maxConnectionsPerUser} connections open; close one first`,
-              false,
-            ),
-            CloseCode.POLICY_VIOLATION,
-            'too many connections',
-          );
-          return;
-        }
         connection.establish(userId, {
           protocolVersion: PROTOCOL_VERSION,
           heartbeatMs: this.config.ws.heartbeatMs,
@@ -250,18 +274,29 @@ export class ChatGateway implements OnGatewayConnection {
     }
   }
 
-  /** The one place the gateway closes with 1011: admission itself crashed, which is a bug. */
+  /**
+   * The one place the gateway closes with 1011: admitting, releasing or refusing this connection
+   * crashed, which is a bug. It ends this connection only; if even the refusal fails, the socket is
+   * cut. Nothing is rethrown.
+   */
   private refuseOnBug(connection: WsConnection, error: unknown): void {
     const correlationId = randomUUID();
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-    this.logger.error(`admission failed (correlationId ${correlationId}): ${detail}`);
-    connection.refuse(
-      new AppError('INTERNAL_ERROR', 'internal error; quote the correlationId when reporting it', false, {
-        correlationId,
-      }),
-      CloseCode.INTERNAL_ERROR,
-      'internal error',
-    );
+    this.logger.error(`admission failed (correlationId ${correlationId}, connection ${connection.id}): ${detail}`);
+    try {
+      connection.refuse(
+        new AppError('INTERNAL_ERROR', 'internal error; quote the correlationId when reporting it', false, {
+          correlationId,
+        }),
+        CloseCode.INTERNAL_ERROR,
+        'internal error',
+      );
+    } catch (refusal) {
+      this.logger.error(
+        `refusing connection ${connection.id} failed too (correlationId ${correlationId}): ${String(refusal)}`,
+      );
+      connection.socket.terminate();
+    }
   }
 
   private checkOrigin(request: IncomingMessage): void {
@@ -269,7 +304,8 @@ export class ChatGateway implements OnGatewayConnection {
     const origin = request.headers.origin;
     // Non-browser clients send no Origin; the allow-list protects browsers from cross-site use.
     if (allowed.length === 0 || origin === undefined || allowed.includes(origin)) return;
-    throw new AppError('ORIGIN_NOT_ALLOWED', `origin ${origin} is not allowed`, false);
+    // The header is the client's: quoted only in part, so the error frame stays small.
+    throw new AppError('ORIGIN_NOT_ALLOWED', `origin ${origin.slice(0, 200)} is not allowed`, false);
   }
 
   private userOf(socket: WebSocket): string {

@@ -9,11 +9,12 @@ export type AdmissionOutcome =
   | 'too_many_connections'
   | 'not_ready'
   | 'shutting_down'
+  | 'rate_limited'
   | 'internal_error';
 
 export type FrameDirection = 'in' | 'out';
 
-export type ConnectionLimit = 'message_rate' | 'slow_consumer';
+export type ConnectionLimit = 'message_rate' | 'slow_consumer' | 'flood';
 
 /** Emitted for every frame that arrives before `connection_established`. */
 export interface EarlyFrameEvent {
@@ -34,7 +35,7 @@ export type ConnectionEvent =
       readonly type: 'admitted';
       readonly connectionId: string;
       readonly outcome: AdmissionOutcome;
-      /** Set when established. */
+      /** Set once the token was verified (established, or refused after that). */
       readonly userId?: string;
       /** Set when refused: the code of the `error` frame sent before the close. */
       readonly errorCode?: ErrorCode;
@@ -42,7 +43,10 @@ export type ConnectionEvent =
   | {
       readonly type: 'limited';
       readonly connectionId: string;
-      /** `message_rate`: a frame over the rate was dropped; `slow_consumer`: the socket was cut off. */
+      /**
+       * `message_rate`: a frame over the rate was dropped; `slow_consumer`: the socket was cut off;
+       * `flood`: the peer kept sending far beyond its budget and was closed with 1008.
+       */
       readonly limit: ConnectionLimit;
       readonly userId?: string;
     }
@@ -70,6 +74,8 @@ export function refusalOutcome(code: ErrorCode): Exclude<AdmissionOutcome, 'esta
       return 'not_ready';
     case 'SERVICE_SHUTTING_DOWN':
       return 'shutting_down';
+    case 'RATE_LIMITED':
+      return 'rate_limited';
     default:
       // The gateway refuses only for the reasons above; anything else is the 1011 path.
       return 'internal_error';

@@ -18,8 +18,11 @@ import { type ConnectionLimits, WsConnection, type WsConnectionObserver } from '
 export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Gateway');
   private readonly live = new Set<WsConnection>();
-  /** Established connections per user, kept from the admission and close events (admission reads it). */
-  private readonly establishedByUser = new Map<string, number>();
+  /**
+   * Authenticated connections per user, held or established (admission reads it): a user's held
+   * sockets count too, or one token could park any number of them before readiness.
+   */
+  private readonly openByUser = new Map<string, number>();
   private readonly emptyWaiters = new Set<() => void>();
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private readonly earlyFrames = new Subject<EarlyFrameEvent>();
@@ -76,9 +79,16 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
     return { ...this.frames };
   }
 
-  /** Established connections of `userId`, this one included once it is. */
-  establishedOf(userId: string): number {
-    return this.establishedByUser.get(userId) ?? 0;
+  /** Authenticated connections of `userId` (held or established). */
+  openOf(userId: string): number {
+    return this.openByUser.get(userId) ?? 0;
+  }
+
+  /** The token of `connection` was verified for `userId`: from now on it counts as one of theirs, until it closes. */
+  authenticated(connection: WsConnection, userId: string): void {
+    if (connection.userId !== undefined) return;
+    connection.userId = userId;
+    this.openByUser.set(userId, this.openOf(userId) + 1);
   }
 
   /** The connection of `socket`. Every accepted socket has one: it is registered before any frame is read. */
@@ -119,9 +129,6 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   private record(event: ConnectionEvent): void {
     switch (event.type) {
       case 'admitted':
-        if (event.outcome === 'established' && event.userId !== undefined) {
-          this.establishedByUser.set(event.userId, this.establishedOf(event.userId) + 1);
-        }
         if (event.outcome === 'established') {
           this.logger.log('connection established', { connectionId: event.connectionId, userId: event.userId });
         } else {
@@ -133,11 +140,11 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
         }
         break;
       case 'closed':
-        // Only established connections carry a user id.
+        // Only authenticated connections carry a user id.
         if (event.userId !== undefined) {
-          const left = this.establishedOf(event.userId) - 1;
-          if (left > 0) this.establishedByUser.set(event.userId, left);
-          else this.establishedByUser.delete(event.userId);
+          const left = this.openOf(event.userId) - 1;
+          if (left > 0) this.openByUser.set(event.userId, left);
+          else this.openByUser.delete(event.userId);
         }
         this.logger.log('connection closed', {
           connectionId: event.connectionId,

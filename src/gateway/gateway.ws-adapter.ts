@@ -24,7 +24,7 @@ function onSocketError(error: Error): void {
 
 /**
  * Nest's `ws` adapter with the gateway's transport rules: the payload limit (ws closes with 1009),
- * no compression, and a message pipeline that routes every frame through its {@link WsConnection},
+ * no compression, pings answered within the connection's frame budget, and a message pipeline that routes every frame through its {@link WsConnection},
  * which holds frames until the connection is established and answers malformed or unknown frames
  * with an error instead of dropping them silently.
  *
@@ -47,6 +47,8 @@ export class GatewayWsAdapter extends WsAdapter {
       ...options,
       maxPayload: this.wsConfig.maxPayloadBytes,
       perMessageDeflate: false,
+      // Pings are answered by the connection, within its frame budget (a flood of them is closed).
+      autoPong: false,
     }) as WebSocketServer;
   }
 

@@ -1,27 +1,37 @@
 import { z } from 'zod';
 import { isId } from '../database/ids.js';
-import type {
-  AgentCancelRequest,
-  AgentRequest,
-  PingRequest,
-  ResumeRequest,
-  ThreadHistoryRequest,
-  ThreadListRequest,
+import { isRequestId } from './frame.codec.js';
+import {
+  type AgentCancelRequest,
+  type AgentRequest,
+  MAX_REQUEST_ID_LENGTH,
+  MAX_SEQ,
+  type PingRequest,
+  type ResumeRequest,
+  type ThreadHistoryRequest,
+  type ThreadListRequest,
 } from '../protocol/events.js';
 
-const requestId = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
+const requestId = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(MAX_REQUEST_ID_LENGTH, `must be at most ${MAX_REQUEST_ID_LENGTH} characters`)
+  .refine(isRequestId, 'must be well-formed Unicode without control characters');
 /** Ids are UUIDs; a malformed one is a `VALIDATION_FAILED`, never a lookup. */
 const id = z.string().refine(isId, 'must be a UUID as returned by the server');
 const limit = (max: number) => z.number().int('must be a whole number').min(1).max(max).optional();
 
+/** A character that shows: not whitespace, not a format or control character, not default-ignorable. */
+const VISIBLE = /[^\p{White_Space}\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]/u;
+
 /**
- * What a user may say: non-empty, well-formed Unicode (a lone surrogate cannot be stored as UTF-8)
- * and no NUL (PostgreSQL text cannot hold it). The length limit is configuration, checked by the
- * gateway.
+ * What a user may say: something visible (not only spaces, zero-width or other invisible
+ * characters), well-formed Unicode (a lone surrogate cannot be stored as UTF-8) and no NUL
+ * (PostgreSQL text cannot hold it). The length limit is configuration, checked by the gateway.
  */
 const userText = z
   .string()
-  .refine((text) => text.trim().length > 0, 'must not be empty')
+  .refine((text) => VISIBLE.test(text), 'must not be empty or made only of invisible characters')
   .refine((text) => text.isWellFormed(), 'must be well-formed Unicode (no lone surrogates)')
   .refine((text) => !text.includes('\u0000'), 'must not contain NUL characters');
 
@@ -39,7 +49,7 @@ export const agentCancelSchema = z.object({
 export const resumeSchema = z.object({
   requestId: requestId.optional(),
   runId: id,
-  afterSeq: z.number().int('must be a whole number').min(0),
+  afterSeq: z.number().int('must be a whole number').min(0).max(MAX_SEQ, `must be at most ${MAX_SEQ}`),
 }) satisfies z.ZodType<ResumeRequest>;
 
 export const threadListSchema = z.object({

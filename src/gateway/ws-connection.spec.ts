@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { WebSocket } from 'ws';
 import { AppError } from '../errors/app-error.js';
 import type { InboundFrame } from './frame.codec.js';
-import { MAX_EARLY_FRAMES, WsConnection } from './ws-connection.js';
+import { MAX_ERROR_FRAME_BYTES } from './frame.codec.js';
+import { FLOOD_BURSTS, MAX_EARLY_FRAMES, MAX_QUEUED_FRAMES, WsConnection } from './ws-connection.js';
 
 /** The parts of a `ws` socket a connection uses, recording what was sent. */
 class FakeSocket extends EventEmitter {
@@ -26,6 +27,10 @@ class FakeSocket extends EventEmitter {
   }
   ping(): void {
     this.pings += 1;
+  }
+  pongs = 0;
+  pong(): void {
+    this.pongs += 1;
   }
 }
 
@@ -66,7 +71,13 @@ describe('WsConnection', () => {
     expect(socket.sent).toEqual([
       {
         event: 'error',
-        data: { code: 'SERVICE_NOT_READY', message: 'not ready', retryable: true, unprocessedRequestIds: ['a'] },
+        data: {
+          code: 'SERVICE_NOT_READY',
+          message: 'not ready',
+          retryable: true,
+          unprocessedRequestIds: ['a'],
+          unprocessedCount: 2,
+        },
       },
     ]);
     expect(socket.closedWith?.code).toBe(1013);
@@ -84,8 +95,45 @@ describe('WsConnection', () => {
     expect(dispatched).toHaveLength(MAX_EARLY_FRAMES);
     expect(socket.sent[1]).toEqual({
       event: 'error',
-      data: expect.objectContaining({ code: 'TOO_MANY_EARLY_FRAMES', unprocessedRequestIds: ['r33', 'r34'] }),
+      data: expect.objectContaining({
+        code: 'TOO_MANY_EARLY_FRAMES',
+        unprocessedRequestIds: ['r33', 'r34'],
+        unprocessedCount: 2,
+      }),
     });
+  });
+
+  it('keeps a fixed amount for the frames it drops while held, however many, and says how many in a frame under 8 KiB', () => {
+    const socket = new FakeSocket();
+    const raw: string[] = [];
+    socket.send = (frame: string) => raw.push(frame);
+    const { connection, dispatched } = connectionWith(socket);
+    const id = (index: number): string => `${'é'.repeat(120)}${String(index).padStart(8, '0')}`;
+    for (let index = 0; index < 5_000; index += 1) connection.receive(request(id(index)));
+    connection.establish('alice', details);
+
+    expect(dispatched).toHaveLength(MAX_EARLY_FRAMES);
+    const error = raw.find((frame) => frame.includes('TOO_MANY_EARLY_FRAMES')) ?? '';
+    expect(Buffer.byteLength(error)).toBeLessThanOrEqual(MAX_ERROR_FRAME_BYTES);
+    const data = (JSON.parse(error) as { data: { unprocessedCount: number; unprocessedRequestIds: string[] } }).data;
+    expect(data.unprocessedCount).toBe(5_000 - MAX_EARLY_FRAMES);
+    // The first dropped ones, in order, as many as fit.
+    expect(data.unprocessedRequestIds.length).toBeGreaterThan(0);
+    expect(data.unprocessedRequestIds).toEqual(
+      data.unprocessedRequestIds.map((_, index) => id(MAX_EARLY_FRAMES + index)),
+    );
+  });
+
+  it('refuses a held connection in one error frame under 8 KiB, however many frames it sent', () => {
+    const socket = new FakeSocket();
+    const raw: string[] = [];
+    socket.send = (frame: string) => raw.push(frame);
+    const { connection } = connectionWith(socket);
+    for (let index = 0; index < 3_000; index += 1) connection.receive(request(`r${index}`.padEnd(128, '"')));
+    connection.refuse(new AppError('SERVICE_NOT_READY', 'not ready', true), 1013, 'service not ready');
+    expect(raw).toHaveLength(1);
+    expect(Buffer.byteLength(raw[0] ?? '')).toBeLessThanOrEqual(MAX_ERROR_FRAME_BYTES);
+    expect(JSON.parse(raw[0] ?? '')).toMatchObject({ data: { unprocessedCount: 3_000 } });
   });
 
   it('hands a frame over only once the previous handler has returned, sync or async, in arrival order', async () => {
@@ -177,6 +225,85 @@ describe('WsConnection limits', () => {
     connection.receive(request('7'));
     expect(dispatched.map((frame) => frame.requestId)).toEqual(['1', '2', '3', '6', '7']);
     expect(socket.closedWith).toBeUndefined();
+  });
+
+  it('charges held frames to the same budget: over it they are dropped and listed, never held', () => {
+    jest.useFakeTimers();
+    const socket = new FakeSocket();
+    const connection = new WsConnection(
+      socket as unknown as WebSocket,
+      {},
+      { messagesPerSecond: 10, messageBurst: 3, maxBufferedBytes: Number.POSITIVE_INFINITY },
+    );
+    const dispatched: InboundFrame[] = [];
+    connection.attach((frame) => dispatched.push(frame), undefined);
+    for (const id of ['1', '2', '3', '4', '5']) connection.receive(request(id));
+    connection.establish('alice', details);
+    expect(dispatched.map((frame) => frame.requestId)).toEqual(['1', '2', '3']);
+    expect(socket.sent[1]?.data).toMatchObject({
+      code: 'TOO_MANY_EARLY_FRAMES',
+      unprocessedRequestIds: ['4', '5'],
+      unprocessedCount: 2,
+    });
+  });
+
+  it(`closes a peer ${FLOOD_BURSTS} bursts beyond its budget with 1008 and RATE_LIMITED; one that slows down is kept`, () => {
+    jest.useFakeTimers();
+    const socket = new FakeSocket();
+    const events: Array<{ type: string; limit?: string }> = [];
+    const connection = new WsConnection(
+      socket as unknown as WebSocket,
+      { onEvent: (event) => events.push(event) },
+      { messagesPerSecond: 10, messageBurst: 3, maxBufferedBytes: Number.POSITIVE_INFINITY },
+    );
+    connection.attach(() => undefined, undefined);
+    connection.establish('alice', details);
+    // Over the rate, but slowing down as told: the debt drains as fast as it grows.
+    for (let second = 0; second < 5; second += 1) {
+      for (let frame = 0; frame < 20; frame += 1) connection.receive(request(`slow-${second}-${frame}`));
+      jest.advanceTimersByTime(10_000);
+    }
+    expect(socket.closedWith).toBeUndefined();
+
+    for (let frame = 0; frame <= 3 + FLOOD_BURSTS * 3; frame += 1) connection.receive(request(`flood-${frame}`));
+    expect(socket.closedWith).toEqual({ code: 1008, reason: 'rate limit exceeded' });
+    expect(socket.sent.at(-1)).toMatchObject({ event: 'error', data: { code: 'RATE_LIMITED', retryable: true } });
+    expect(socket.sent.at(-1)?.data.requestId).toBeUndefined();
+    expect(events.filter((event) => event.limit === 'flood')).toHaveLength(1);
+  });
+
+  it('answers pings within the budget and counts them against it; a ping flood is closed like any other', () => {
+    jest.useFakeTimers();
+    const socket = new FakeSocket();
+    const connection = new WsConnection(
+      socket as unknown as WebSocket,
+      {},
+      { messagesPerSecond: 10, messageBurst: 3, maxBufferedBytes: Number.POSITIVE_INFINITY },
+    );
+    connection.establish('alice', details);
+    socket.emit('ping', Buffer.from('a'));
+    expect(socket.pongs).toBe(1);
+    for (let ping = 0; ping < 200; ping += 1) socket.emit('ping', Buffer.from('b'));
+    expect(socket.pongs).toBe(3);
+    expect(socket.closedWith).toEqual({ code: 1008, reason: 'rate limit exceeded' });
+  });
+
+  it(`lets at most ${MAX_QUEUED_FRAMES} frames wait for a busy handler; the rest are answered RATE_LIMITED unprocessed`, () => {
+    const socket = new FakeSocket();
+    const connection = new WsConnection(socket as unknown as WebSocket);
+    const started: string[] = [];
+    connection.attach((frame) => {
+      started.push(frame.requestId ?? '?');
+      return new Promise<void>(() => undefined);
+    }, undefined);
+    connection.establish('alice', details);
+    for (let index = 0; index < MAX_QUEUED_FRAMES + 11; index += 1) connection.receive(request(`q${index}`));
+    expect(started).toEqual(['q0']);
+    const refused = socket.sent.filter((frame) => frame.event === 'error');
+    expect(refused.map((frame) => frame.data.requestId)).toEqual(
+      Array.from({ length: 10 }, (_, index) => `q${MAX_QUEUED_FRAMES + 1 + index}`),
+    );
+    expect(refused[0]?.data).toMatchObject({ code: 'RATE_LIMITED', retryable: true });
   });
 
   it('cuts off a client that lets more than maxBufferedBytes wait to be sent', () => {

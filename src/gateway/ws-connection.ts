@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import type { Subscription } from 'rxjs';
 import { WebSocket } from 'ws';
-import type { AppError } from '../errors/app-error.js';
-import { type CloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
+import { AppError } from '../errors/app-error.js';
+import { CloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
 import type { ErrorPayload } from '../protocol/error-codes.js';
 import type { ConnectionEstablished, ServerEvents } from '../protocol/events.js';
 import {
@@ -12,10 +12,24 @@ import {
   type FrameDirection,
   refusalOutcome,
 } from './connection.events.js';
-import { encodeFrame, type InboundFrame } from './frame.codec.js';
+import { encodeErrorFrame, encodeFrame, type InboundFrame } from './frame.codec.js';
+import { UnprocessedRequests } from './unprocessed-requests.js';
 
 /** Frames held per connection while it waits for `connection_established`. */
 export const MAX_EARLY_FRAMES = 32;
+/**
+ * A peer this many bursts beyond its frame budget (it ignored the `RATE_LIMITED` answers, or floods
+ * control frames, which get none) is closed with 1008: what it sends costs the server CPU whether
+ * or not it is processed.
+ */
+export const FLOOD_BURSTS = 10;
+/** The close reason of a flooding peer (docs/protocol.md, "Close codes"). */
+export const FLOOD_CLOSE_REASON = 'rate limit exceeded';
+/**
+ * Frames that may wait for the previous one's handler (a replay, a slow database); beyond this they
+ * are answered `RATE_LIMITED` unprocessed, so a stalled connection cannot pile up frames.
+ */
+export const MAX_QUEUED_FRAMES = 64;
 /** Bytes written to a corked socket after which they leave at once instead of at the end of the turn. */
 const CORK_FLUSH_BYTES = 64 * 1024;
 
@@ -72,7 +86,12 @@ function onSocketPong(this: TrackedSocket): void {
 }
 
 function onSocketClose(this: TrackedSocket, code: number): void {
-  this[CONNECTION]?.closed(code);
+  this[CONNECTION]?.onClose(code);
+}
+
+/** `ws` answers pings itself unless told not to (`autoPong: false`, see the adapter): here, within the budget. */
+function onSocketPing(this: TrackedSocket, data: Buffer): void {
+  this[CONNECTION]?.ping(data);
 }
 
 /**
@@ -92,7 +111,8 @@ export class WsConnection {
   private routes: unknown;
   /** Frames received before establishment, held in order (at most {@link MAX_EARLY_FRAMES}). */
   private early: InboundFrame[] | undefined;
-  private dropped: InboundFrame[] | undefined;
+  /** Frames dropped before establishment: counted, with a bounded list of their request ids. */
+  private dropped: UnprocessedRequests | undefined;
   /** Frames waiting for the previous one's handler to return. */
   private queued: InboundFrame[] | undefined;
   private dispatching = false;
@@ -101,6 +121,9 @@ export class WsConnection {
   /** The message-rate token bucket, refilled lazily from the clock (no timer per connection). */
   private tokens: number;
   private refilledAt = performance.now();
+  /** Frames refused for the rate, decaying at the rate: past {@link FLOOD_BURSTS} bursts the peer is closed. */
+  private debt = 0;
+  private debtAt = 0;
   /** The TCP socket under `ws`, while it is corked for the rest of this turn of the event loop. */
   private corked: Writable | undefined;
 
@@ -112,6 +135,7 @@ export class WsConnection {
     this.tokens = limits.messageBurst;
     (socket as TrackedSocket)[CONNECTION] = this;
     socket.on('pong', onSocketPong);
+    socket.on('ping', onSocketPing);
     socket.on('close', onSocketClose);
   }
 
@@ -137,10 +161,14 @@ export class WsConnection {
         else this.rateLimited(frame);
         return;
       case 'held': {
-        const outcome = (this.early?.length ?? 0) < MAX_EARLY_FRAMES ? 'held' : 'dropped';
+        // Held sockets pay for their frames like established ones; what they cannot be answered
+        // yet (nothing is sent before connection_established) is dropped and listed later.
+        const withinRate = this.takeToken();
+        const outcome = withinRate && (this.early?.length ?? 0) < MAX_EARLY_FRAMES ? 'held' : 'dropped';
         if (outcome === 'held') (this.early ??= []).push(frame);
-        else (this.dropped ??= []).push(frame);
+        else (this.dropped ??= new UnprocessedRequests()).add(frame.requestId);
         this.observer.onEarlyFrame?.({ connectionId: this.id, outcome });
+        if (!withinRate) this.overRate();
         return;
       }
       case 'closing':
@@ -168,13 +196,14 @@ export class WsConnection {
     this.observer.onEvent?.({ type: 'admitted', connectionId: this.id, outcome: 'established', userId });
     this.send('connection_established', { connectionId: this.id, userId, ...details });
     if (this.dropped !== undefined) {
+      const dropped = this.dropped;
+      this.dropped = undefined;
       this.sendError({
         code: 'TOO_MANY_EARLY_FRAMES',
-        message: `${this.dropped.length} frame(s) beyond the first ${MAX_EARLY_FRAMES} sent before connection_established were dropped; resend them`,
+        message: `${dropped.count} frame(s) sent before connection_established were dropped (beyond the first ${MAX_EARLY_FRAMES}, or over the frame rate); resend them`,
         retryable: true,
-        unprocessedRequestIds: requestIdsOf(this.dropped),
+        ...dropped.toPayload(),
       });
-      this.dropped = undefined;
     }
     this.flush();
   }
@@ -193,10 +222,12 @@ export class WsConnection {
         errorCode: error.code,
       });
     }
-    const unprocessed = requestIdsOf([...(this.early ?? []), ...(this.dropped ?? [])]);
+    const unprocessed = new UnprocessedRequests();
+    for (const frame of this.early ?? []) unprocessed.add(frame.requestId);
+    unprocessed.merge(this.dropped);
     this.early = undefined;
     this.dropped = undefined;
-    this.sendError({ ...error.toPayload(), ...(unprocessed.length > 0 ? { unprocessedRequestIds: unprocessed } : {}) });
+    this.sendError({ ...error.toPayload(), ...unprocessed.toPayload() });
     this.close(code, reason);
   }
 
@@ -229,8 +260,9 @@ export class WsConnection {
     }
   }
 
+  /** Sends an `error` frame, never more than `MAX_ERROR_FRAME_BYTES` (see `encodeErrorFrame`). */
   sendError(payload: ErrorPayload): void {
-    this.send('error', payload);
+    this.sendRaw(encodeErrorFrame(payload));
   }
 
   close(code: CloseCode, reason: string): void {
@@ -257,7 +289,7 @@ export class WsConnection {
   }
 
   /** The socket closed: everything held or followed for it goes. Called once, by its `close` event. */
-  closed(code: number): void {
+  onClose(code: number): void {
     this.state = 'closed';
     this.early = undefined;
     this.dropped = undefined;
@@ -275,9 +307,44 @@ export class WsConnection {
     this.observer.onClosed?.(this);
   }
 
-  /** The peer answered a ping. */
+  /**
+   * Resolves `true` once at most `maxBuffered` bytes wait to be sent to the peer (at once if that is
+   * already so), or `false` when the connection closes first. Listens only while it waits.
+   */
+  whenWritable(maxBuffered: number): Promise<boolean> {
+    if (this.state !== 'established') return Promise.resolve(false);
+    if (this.socket.bufferedAmount <= maxBuffered) return Promise.resolve(true);
+    const tcp = (this.socket as unknown as { _socket?: Writable | null })._socket;
+    if (tcp === undefined || tcp === null) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const settle = (writable: boolean): void => {
+        tcp.off('drain', onDrain);
+        tcp.off('close', onClose);
+        resolve(writable && this.state === 'established');
+      };
+      const onDrain = (): void => settle(true);
+      const onClose = (): void => settle(false);
+      tcp.on('drain', onDrain);
+      tcp.on('close', onClose);
+    });
+  }
+
+  /** A pong arrived (the answer to the heartbeat, or unsolicited): it costs a frame of the budget. */
   pong(): void {
     this.awaitingPong = false;
+    this.observer.onFrame?.('in');
+    if (!this.takeToken()) this.overRate();
+  }
+
+  /** A ping arrived: answered within the frame budget, dropped over it. */
+  ping(data: Buffer): void {
+    this.observer.onFrame?.('in');
+    if (this.state === 'closing' || this.state === 'closed') return;
+    if (!this.takeToken()) {
+      this.overRate();
+      return;
+    }
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.pong(data);
   }
 
   /** One heartbeat tick: a peer that did not answer the previous ping is terminated. */
@@ -330,9 +397,40 @@ export class WsConnection {
     return true;
   }
 
+  /**
+   * A frame over the rate was refused. The debt decays at the rate, so a client that slows down
+   * when told is never closed; one that keeps sending far beyond it is.
+   */
+  private overRate(): void {
+    const now = performance.now();
+    this.debt = Math.max(0, this.debt - ((now - this.debtAt) / 1000) * this.limits.messagesPerSecond) + 1;
+    this.debtAt = now;
+    if (this.debt <= FLOOD_BURSTS * this.limits.messageBurst || this.state === 'closing' || this.state === 'closed') {
+      return;
+    }
+    this.observer.onEvent?.({
+      type: 'limited',
+      connectionId: this.id,
+      limit: 'flood',
+      ...(this.userId === undefined ? {} : { userId: this.userId }),
+    });
+    this.refuse(
+      new AppError(
+        'RATE_LIMITED',
+        `far more than ${this.limits.messagesPerSecond} frames per second (control frames included): closing the connection`,
+        true,
+        { retryAfterMs: Math.ceil((this.limits.messageBurst / this.limits.messagesPerSecond) * 1000) },
+      ),
+      CloseCode.POLICY_VIOLATION,
+      FLOOD_CLOSE_REASON,
+    );
+  }
+
   /** A frame over the rate: dropped unprocessed, answered so the client knows what to resend and when. */
   private rateLimited(frame: InboundFrame): void {
     this.observer.onEvent?.({ type: 'limited', connectionId: this.id, limit: 'message_rate' });
+    this.overRate();
+    if (this.state !== 'established') return;
     this.sendError({
       code: 'RATE_LIMITED',
       message: `more than ${this.limits.messagesPerSecond} frames per second on this connection: this one was not processed`,
@@ -353,6 +451,16 @@ export class WsConnection {
   private dispatch(frame: InboundFrame): void {
     if (this.dispatcher === undefined) return;
     if (this.dispatching) {
+      if ((this.queued?.length ?? 0) >= MAX_QUEUED_FRAMES) {
+        this.sendError({
+          code: 'RATE_LIMITED',
+          message: `${MAX_QUEUED_FRAMES} requests are already waiting on this connection: this one was not processed`,
+          retryable: true,
+          retryAfterMs: 1_000,
+          ...(frame.requestId === undefined ? {} : { requestId: frame.requestId }),
+        });
+        return;
+      }
       (this.queued ??= []).push(frame);
       return;
     }
@@ -384,10 +492,6 @@ export class WsConnection {
 
 export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
-}
-
-function requestIdsOf(frames: readonly InboundFrame[]): string[] {
-  return frames.flatMap((frame) => (frame.requestId === undefined ? [] : [frame.requestId]));
 }
 
 function truncateUtf8(text: string, maxBytes: number): string {

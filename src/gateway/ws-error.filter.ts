@@ -3,6 +3,7 @@ import { type ArgumentsHost, Catch, Injectable, Logger, type WsExceptionFilter }
 import type { WebSocket } from 'ws';
 import { AppError } from '../errors/app-error.js';
 import { ConnectionRegistry } from './connection.registry.js';
+import { isRequestId } from './frame.codec.js';
 
 /**
  * The one place where a handler's failure becomes an `error` frame. Known errors keep their code;
@@ -20,10 +21,10 @@ export class WsErrorFilter implements WsExceptionFilter {
     const ws = host.switchToWs();
     const connection = this.connections.get(ws.getClient<WebSocket>());
     const data: unknown = ws.getData();
-    const requestId =
-      typeof data === 'object' && data !== null && typeof (data as { requestId?: unknown }).requestId === 'string'
-        ? (data as { requestId: string }).requestId
-        : undefined;
+    const candidate =
+      typeof data === 'object' && data !== null ? (data as { requestId?: unknown }).requestId : undefined;
+    // Echoed only when it is a valid id: never a 100 KB string or control characters.
+    const requestId = isRequestId(candidate) ? candidate : undefined;
     if (exception instanceof AppError) {
       connection.sendError(exception.toPayload(requestId));
       return;

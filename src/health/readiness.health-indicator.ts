@@ -67,9 +67,16 @@ export class ReadinessHealthIndicator implements OnModuleDestroy {
 
   private llmDetails(): Record<string, unknown> {
     const { provider, status, lastError, since } = this.llm;
+    // `misconfigured` names a problem no retry fixes (a wrong key, model or URL): an operator's.
     return status === 'up'
       ? { provider }
-      : { provider, degraded: true, degradedSince: new Date(since).toISOString(), providerError: lastError };
+      : {
+          provider,
+          degraded: true,
+          ...(status === 'misconfigured' ? { misconfigured: true } : {}),
+          degradedSince: new Date(since).toISOString(),
+          providerError: lastError,
+        };
   }
 
   /** Reported, not judged: the database is shared, and unrouting every replica at once would not bring it back. */

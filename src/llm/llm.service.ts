@@ -14,7 +14,11 @@ const DEPENDENCY: AppDependency = 'llm';
  */
 export interface LlmAvailability {
   readonly provider: string;
-  readonly status: 'up' | 'degraded';
+  /**
+   * `degraded`: the last call failed in a way a retry may fix; `misconfigured`: the endpoint refused
+   * the service's key, model or URL (401, 403, 404), which needs an operator.
+   */
+  readonly status: 'up' | 'degraded' | 'misconfigured';
   /** Why the last call failed, while degraded. */
   readonly lastError?: string;
   readonly since: number;
@@ -60,7 +64,7 @@ export class LlmService implements OnApplicationBootstrap {
       return result;
     };
     const onError = (error: unknown): never => {
-      if (error instanceof LlmUnavailableError) this.markDegraded(error.message);
+      if (error instanceof LlmUnavailableError) this.markDegraded(error.message, error.misconfigured);
       throw error;
     };
     const iterator: AsyncIterableIterator<LlmChunk> = {
@@ -80,15 +84,20 @@ export class LlmService implements OnApplicationBootstrap {
     this.availability.next({ provider: this.provider.name, status: 'up', since: Date.now() });
   }
 
-  private markDegraded(lastError: string): void {
+  private markDegraded(lastError: string, misconfigured: boolean): void {
     const current = this.currentAvailability;
-    if (current.status === 'degraded' && current.lastError === lastError) return;
-    if (current.status === 'up') this.logger.warn(`provider ${this.provider.name} unavailable: ${lastError}`);
+    const status = misconfigured ? 'misconfigured' : 'degraded';
+    if (current.status === status && current.lastError === lastError) return;
+    if (current.status !== status) {
+      this.logger.warn(
+        `provider ${this.provider.name} ${misconfigured ? 'refuses this service (check LLM_API_KEY, LLM_MODEL, LLM_BASE_URL)' : 'unavailable'}: ${lastError}`,
+      );
+    }
     this.availability.next({
       provider: this.provider.name,
-      status: 'degraded',
+      status,
       lastError,
-      since: current.status === 'degraded' ? current.since : Date.now(),
+      since: current.status === status ? current.since : Date.now(),
     });
   }
 }

@@ -1,3 +1,4 @@
+import { findArithmetic } from './arithmetic-scan.js';
 import type { LlmChunk, LlmMessage, LlmProvider, LlmRequest, LlmToolCall } from './llm.types.js';
 
 export interface LocalModelOptions {
@@ -7,8 +8,11 @@ export interface LocalModelOptions {
   readonly tokenDelayMs: number;
 }
 
-/** A run of arithmetic: digits and operators with at least one operator between two operands. */
-const ARITHMETIC = /[-+(]*\d[\d.]*(?:\s*(?:\*\*|[-+*/%^])\s*[-+(]*\s*\d[\d.]*\)*)+\)*/u;
+/**
+ * Without a token delay a whole reply would be streamed in one turn of the event loop (an async
+ * generator's `yield` is a promise job, not a turn): every this many tokens it lets I/O through.
+ */
+const YIELD_EVERY_TOKENS = 16;
 const ASKS_FOR_TIME = /\b(?:time|date|today|clock)\b/iu;
 
 /**
@@ -39,8 +43,14 @@ export class LocalModel implements LlmProvider {
     if (toolCall !== undefined) {
       yield { type: 'tool_call', call: toolCall };
     } else {
+      let sinceYield = 0;
       for (const text of tokenize(LocalModel.reply(request))) {
-        if (this.options.tokenDelayMs > 0) await wait(this.options.tokenDelayMs, signal);
+        if (this.options.tokenDelayMs > 0) {
+          await wait(this.options.tokenDelayMs, signal);
+        } else if (++sinceYield >= YIELD_EVERY_TOKENS) {
+          sinceYield = 0;
+          await nextTurn();
+        }
         signal.throwIfAborted();
         yield { type: 'text', text };
       }
@@ -67,7 +77,7 @@ export class LocalModel implements LlmProvider {
     const last = request.messages.at(-1);
     if (last?.role !== 'user') return undefined;
     const offered = new Set((request.tools ?? []).map((tool) => tool.name));
-    const expression = ARITHMETIC.exec(last.content)?.[0];
+    const expression = findArithmetic(last.content);
     this.calls += 1;
     if (expression !== undefined && offered.has('calculator')) {
       return { id: `call_local_${this.calls}`, name: 'calculator', arguments: JSON.stringify({ expression }) };
@@ -105,9 +115,31 @@ function describeToolResult(content: string): string {
   return `The tool returned ${content}.`;
 }
 
-/** Words with their trailing whitespace, so the deltas concatenate back to the exact reply. */
-function tokenize(text: string): string[] {
-  return text.match(/\s*\S+\s*/gu) ?? [];
+const SPACE = /\s/u;
+
+/**
+ * Words with their trailing whitespace (the first also with the leading one), so the deltas
+ * concatenate back to the exact text. A scan rather than the global regular expression
+ * `\s*\S+\s*`, which backtracks over a trailing run of whitespace once per character of it.
+ */
+export function tokenize(text: string): string[] {
+  const tokens: string[] = [];
+  let start = 0;
+  let sawWord = false;
+  for (let index = 0; index < text.length; index += 1) {
+    const space = SPACE.test(text[index] ?? '');
+    if (!space && sawWord && SPACE.test(text[index - 1] ?? '')) {
+      tokens.push(text.slice(start, index));
+      start = index;
+    }
+    if (!space) sawWord = true;
+  }
+  if (sawWord) tokens.push(text.slice(start));
+  return tokens;
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function wait(ms: number, signal: AbortSignal): Promise<void> {

@@ -103,7 +103,10 @@ export class OpenAiProvider implements LlmProvider {
   }
 
   private unavailable(error: unknown): LlmUnavailableError {
-    return new LlmUnavailableError(describeFailure(error, this.options, this.sdk), { cause: error });
+    return new LlmUnavailableError(describeFailure(error, this.options, this.sdk), {
+      cause: error,
+      misconfigured: isMisconfiguration(error, this.sdk),
+    });
   }
 }
 
@@ -200,6 +203,15 @@ function describeFailure(error: unknown, { apiKey, timeoutMs }: OpenAiProviderOp
   }
   // undici's "terminated" when the connection drops mid-body, or a malformed SSE line.
   return `LLM stream broke off: ${detail}${describeRootCause(error)}`;
+}
+
+/** 401, 403, 404: the endpoint refuses the key, the model or the path; no retry can fix that. */
+const MISCONFIGURATION_STATUSES = new Set([401, 403, 404]);
+
+function isMisconfiguration(error: unknown, sdk: Sdk | undefined): boolean {
+  if (sdk === undefined || !(error instanceof sdk.APIError)) return false;
+  const status = error.status as number | undefined;
+  return status !== undefined && MISCONFIGURATION_STATUSES.has(status);
 }
 
 /**

@@ -1,6 +1,11 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { type Observable, Subscription } from 'rxjs';
-import type { AdmissionOutcome, ConnectionEvent, EarlyFrameEvent } from '../gateway/connection.events.js';
+import type {
+  AdmissionOutcome,
+  ConnectionEvent,
+  ConnectionLimit,
+  EarlyFrameEvent,
+} from '../gateway/connection.events.js';
 import { METRIC_PREFIX } from './metrics.constants.js';
 
 const ADMISSION_OUTCOMES = Object.keys({
@@ -11,8 +16,15 @@ const ADMISSION_OUTCOMES = Object.keys({
   too_many_connections: true,
   not_ready: true,
   shutting_down: true,
+  rate_limited: true,
   internal_error: true,
 } satisfies Record<AdmissionOutcome, true>) as AdmissionOutcome[];
+
+const LIMITS = Object.keys({
+  message_rate: true,
+  slow_consumer: true,
+  flood: true,
+} satisfies Record<ConnectionLimit, true>) as ConnectionLimit[];
 
 /** WebSocket connections open, admitted or refused, closed; frames in and out; frames held before admission. */
 export function recordConnections(
@@ -68,11 +80,11 @@ export function recordConnections(
   });
   const limited = new Counter({
     name: `${METRIC_PREFIX}ws_limited_total`,
-    help: 'Per-connection limits applied: message_rate (a frame over the rate was dropped and answered RATE_LIMITED), slow_consumer (a client that stopped reading was cut off).',
+    help: 'Per-connection limits applied: message_rate (a frame over the rate was dropped and answered RATE_LIMITED), slow_consumer (a client that stopped reading was cut off), flood (a peer far over its frame budget, control frames included, was closed with 1008).',
     labelNames: ['limit'],
     registers: [registry],
   });
-  for (const limit of ['message_rate', 'slow_consumer']) limited.inc({ limit }, 0);
+  for (const limit of LIMITS) limited.inc({ limit }, 0);
   // Known label values start at 0, so a first refusal shows as an increase, not as a new series.
   for (const outcome of ADMISSION_OUTCOMES) admissions.inc({ outcome }, 0);
   for (const outcome of ['held', 'dropped']) early.inc({ outcome }, 0);

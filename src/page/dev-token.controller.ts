@@ -1,5 +1,8 @@
-import { Body, Controller, HttpCode, Post, UseFilters } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req, UseFilters } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
+import type { Request } from 'express';
+import { isLoopbackHost } from '../config/load-config.js';
+import { AppError } from '../errors/app-error.js';
 import { z } from 'zod';
 import { HttpErrorFilter } from '../gateway/http-error.filter.js';
 import { RequestValidationPipe } from '../gateway/request-validation.pipe.js';
@@ -18,7 +21,8 @@ export interface DevToken {
 /**
  * `POST /dev/token {userId, ttlSeconds?}`: a token for trying the service out from the chat page.
  * Registered only when `NODE_ENV` is not `production` (see `PageModule`): in production tokens come
- * from the real identity provider, and this route does not exist.
+ * from the real identity provider, and this route does not exist. Served to loopback clients only:
+ * a laptop running `npm start` with `HOST=0.0.0.0` must not hand out tokens to its whole network.
  */
 @Controller('dev')
 @UseFilters(HttpErrorFilter)
@@ -27,7 +31,13 @@ export class DevTokenController {
 
   @Post('token')
   @HttpCode(200)
-  issue(@Body(new RequestValidationPipe(devTokenRequest)) body: z.infer<typeof devTokenRequest>): DevToken {
+  issue(
+    @Req() request: Request,
+    @Body(new RequestValidationPipe(devTokenRequest)) body: z.infer<typeof devTokenRequest>,
+  ): DevToken {
+    if (!isLoopbackHost(request.socket.remoteAddress ?? '')) {
+      throw new AppError('FORBIDDEN', 'development tokens are served to clients on this machine only', false);
+    }
     const token = this.jwt.sign({ sub: body.userId }, { expiresIn: body.ttlSeconds });
     return { token, userId: body.userId, expiresAt: new Date(Date.now() + body.ttlSeconds * 1000).toISOString() };
   }

@@ -24,6 +24,9 @@ export const ERROR_CODES = [
   'RUN_INTERRUPTED',
   'STORAGE_UNAVAILABLE',
   'INTERNAL_ERROR',
+  'LLM_MISCONFIGURED',
+  'NOT_FOUND',
+  'FORBIDDEN',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -48,6 +51,12 @@ export interface ErrorPayload {
    * `TOO_MANY_EARLY_FRAMES`): their `requestId`s, so the client knows exactly what to resend.
    */
   readonly unprocessedRequestIds?: readonly string[];
+  /**
+   * Set with `unprocessedRequestIds`: how many frames were not processed in all. More than the ids
+   * listed when some frames had no `requestId`, or when the list was cut to keep the frame under
+   * 8 KiB: resend what you cannot account for.
+   */
+  readonly unprocessedCount?: number;
 }
 
 /** Why a tool call failed, in `tool_failed` frames; the run goes on and the model hears the reason. */

@@ -7,6 +7,11 @@ import type { ErrorCode, ErrorPayload, ToolErrorCode } from './error-codes.js';
  */
 export const PROTOCOL_VERSION = 1;
 
+/** A `requestId` is 1–128 characters, with no control characters; others are never echoed. */
+export const MAX_REQUEST_ID_LENGTH = 128;
+/** `afterSeq` of a `resume`: 0 to 2³¹ − 1 (a run's events are numbered with 32-bit integers). */
+export const MAX_SEQ = 2_147_483_647;
+
 export interface Frame<E extends string = string, D = unknown> {
   readonly event: E;
   readonly data: D;
@@ -41,6 +46,7 @@ export interface AgentCancelRequest {
 export interface ResumeRequest {
   readonly requestId?: string;
   readonly runId: string;
+  /** 0 to {@link MAX_SEQ}. */
   readonly afterSeq: number;
 }
 

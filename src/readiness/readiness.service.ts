@@ -100,6 +100,8 @@ export class ReadinessService implements OnModuleDestroy {
         filter((snapshot) => snapshot.phase !== 'starting'),
         timeout({ first: timeoutMs, with: () => of(this.snapshot) }),
       ),
+      // The stream completes when the app closes: that is a "not ready", not an EmptyError.
+      { defaultValue: this.snapshot },
     );
     if (settled.phase !== 'ready') throw new NotReadyError(settled);
     return settled;

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { LLM_PROVIDER } from '../../src/llm/llm.constants.js';
 import { RunJournal } from '../../src/threads/run-journal.service.js';
+import { storageUnavailable } from '../../src/database/storage-errors.js';
 import { ThreadsService } from '../../src/threads/threads.service.js';
 import { ScriptedModel } from '../support/scripted-model.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
@@ -314,22 +315,32 @@ describe('resume', () => {
 });
 
 describe('when the database fails', () => {
-  /** The real journal, with failures the test switches on. */
+  /**
+   * The real journal, with failures the test switches on: an outage as the observed dialect reports
+   * one, or a value the store refuses (PostgreSQL's 22001, "value too long").
+   */
   class FlakyJournal extends RunJournal {
     failBegin = false;
     failRecord = false;
     failEnd = false;
+    failure: 'outage' | 'data' = 'outage';
+
+    private error(): Error {
+      return this.failure === 'outage'
+        ? storageUnavailable(new Error('connection lost'))
+        : Object.assign(new Error('value too long for type character varying(255)'), { code: '22001' });
+    }
 
     override begin(start: Parameters<RunJournal['begin']>[0]): Promise<void> {
-      return this.failBegin ? Promise.reject(new Error('connection lost')) : super.begin(start);
+      return this.failBegin ? Promise.reject(this.error()) : super.begin(start);
     }
 
     override record(events: Parameters<RunJournal['record']>[0]): Promise<void> {
-      return this.failRecord ? Promise.reject(new Error('connection lost')) : super.record(events);
+      return this.failRecord ? Promise.reject(this.error()) : super.record(events);
     }
 
     override end(end: Parameters<RunJournal['end']>[0]): Promise<boolean> {
-      return this.failEnd ? Promise.reject(new Error('connection lost')) : super.end(end);
+      return this.failEnd ? Promise.reject(this.error()) : super.end(end);
     }
   }
 
@@ -360,6 +371,23 @@ describe('when the database fails', () => {
     (await model.nextCall()).text('ok').finish();
     expect((await alice.runEnd('d')).event).toBe('agent_completed');
     expect((await started.app.get(ThreadsService).listThreads('alice', 10)).items).toHaveLength(1);
+  });
+
+  it('answers a value the store refuses with INTERNAL_ERROR (not retryable, with a logged correlation id), never STORAGE_UNAVAILABLE', async () => {
+    const { started, journal } = await startFlaky();
+    const alice = await started.connectAs();
+    journal.failure = 'data';
+    journal.failBegin = true;
+    alice.send('agent_request', { requestId: 'a', message: 'hello' });
+    const refused = await alice.waitFor('agent_error', (data) => data.requestId === 'a');
+    expect(refused.data).toMatchObject({ code: 'INTERNAL_ERROR', retryable: false, correlationId: expect.any(String) });
+    expect(started.logs.messages('error').some((line) => line.includes(String(refused.data.correlationId)))).toBe(true);
+    journal.failBegin = false;
+
+    await startedRun(alice, 'b');
+    journal.failEnd = true;
+    (await model.nextCall()).text('an answer').finish();
+    expect((await alice.runEnd('b')).data).toMatchObject({ code: 'INTERNAL_ERROR', retryable: false });
   });
 
   it('keeps events whose background write failed and stores them with the outcome: a replay loses nothing', async () => {

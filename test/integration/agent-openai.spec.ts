@@ -40,6 +40,18 @@ function deltaTexts(frames: readonly ReceivedFrame[]): unknown[] {
 }
 
 /** `/health/ready`: its status and the `llm` entry of the Terminus body. */
+/**
+ * What the user saw of a model failure: a generic message with a correlation id, never the
+ * endpoint's own words (`detail`); those are in the log line that quotes the same id.
+ */
+function expectDetailLoggedNotSent(app: TestApp, error: Record<string, unknown> | undefined, detail: RegExp): void {
+  expect(error?.correlationId).toEqual(expect.any(String));
+  expect(String(error?.message)).not.toMatch(detail);
+  expect(String(error?.message)).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|:\d{2,5}/u);
+  const logged = app.logs.lines().filter((line) => line.includes(String(error?.correlationId)));
+  expect(logged).toEqual([expect.stringMatching(detail)]);
+}
+
 async function probeReady(app: TestApp): Promise<{ status: number; llm: Record<string, unknown> }> {
   const response = await fetch(`${app.url}/health/ready`);
   const body = (await response.json()) as { details: Record<string, Record<string, unknown>> };
@@ -91,7 +103,7 @@ describe('agent runs with LLM_PROVIDER=openai when nothing listens at LLM_BASE_U
     expect(names(frames)).toEqual(['agent_started', 'agent_thinking', 'agent_error']);
     const error = frames.at(-1)?.data;
     expect(error).toMatchObject({ code: 'LLM_UNAVAILABLE', retryable: true, requestId: 'unreachable' });
-    expect(error?.message).toMatch(/unreachable/);
+    expectDetailLoggedNotSent(app, error, /unreachable.*ECONNREFUSED/);
 
     const ready = await probeReady(app);
     expect(ready.status).toBe(200);
@@ -316,6 +328,30 @@ describe('agent runs with LLM_PROVIDER=openai against an OpenAI-compatible serve
     expect((await probeReady(app)).llm).not.toHaveProperty('degraded');
   });
 
+  it.each([401, 403, 404])(
+    'ends a run the endpoint refuses with %i as LLM_MISCONFIGURED (not retryable), named misconfigured in /health/ready, while staying ready',
+    async (status) => {
+      fake.script({
+        kind: 'status',
+        status,
+        error: { message: 'Incorrect API key provided', type: 'invalid_request_error', code: 'invalid_api_key' },
+      });
+      const alice = await app.connectAs();
+
+      const frames = await alice.request(`refused-${status}`, 'Hello?');
+
+      expect(frames.at(-1)?.data).toMatchObject({ code: 'LLM_MISCONFIGURED', retryable: false });
+      expectDetailLoggedNotSent(app, frames.at(-1)?.data, /Incorrect API key/);
+      const ready = await probeReady(app);
+      expect(ready.status).toBe(200);
+      expect(ready.llm).toMatchObject({ status: 'up', degraded: true, misconfigured: true });
+
+      fake.script(textStream(['back']));
+      expect((await alice.request(`after-${status}`, 'Again')).at(-1)?.event).toBe('agent_completed');
+      expect((await probeReady(app)).llm).not.toHaveProperty('misconfigured');
+    },
+  );
+
   it('ends with LLM_UNAVAILABLE after the deltas that arrived before a mid-stream error, shows llm degraded while staying ready, and clears it on the next good run', async () => {
     fake.script({
       kind: 'error-mid-stream',
@@ -335,7 +371,7 @@ describe('agent runs with LLM_PROVIDER=openai against an OpenAI-compatible serve
     ]);
     expect(deltaTexts(broken)).toEqual(['Hel', 'lo']);
     expect(broken.at(-1)?.data).toMatchObject({ code: 'LLM_UNAVAILABLE', retryable: true });
-    expect(broken.at(-1)?.data.message).toContain('The server had an error');
+    expectDetailLoggedNotSent(app, broken.at(-1)?.data, /The server had an error/);
 
     const degraded = await probeReady(app);
     expect(degraded.status).toBe(200);
@@ -380,7 +416,7 @@ describe('agent runs with LLM_PROVIDER=openai and LLM_TIMEOUT_MS=300 when the st
     expect(deltaTexts(frames)).toEqual(['Hel']);
     expect(frames.at(-1)?.event).toBe('agent_error');
     expect(frames.at(-1)?.data).toMatchObject({ code: 'LLM_UNAVAILABLE', retryable: true });
-    expect(frames.at(-1)?.data.message).toMatch(/stalled.*300 ms/);
+    expectDetailLoggedNotSent(app, frames.at(-1)?.data, /stalled.*300 ms/);
     await expect((await fake.received(0)).closed).resolves.toEqual({ completed: false });
   });
 });

@@ -131,6 +131,7 @@ const SERVER_FIELDS: { readonly [E in ServerEventName]: Presence<ServerEvents[E]
     retryAfterMs: 'optional',
     missing: 'optional',
     unprocessedRequestIds: 'optional',
+    unprocessedCount: 'optional',
   },
   agent_started: { ...RUN_BASE, threadId: 'required', userMessage: 'required' },
   agent_queued: { ...RUN_BASE, position: 'required' },
@@ -692,11 +693,14 @@ describe('frames captured from a running app', () => {
     // Frames that break the protocol: the server refuses each (and the document must too, see below).
     const byRequestId = (requestId: string) => (answer: Record<string, unknown>) => answer.requestId === requestId;
     const longId = 'x'.repeat(129);
+    // An invalid requestId is never echoed: the answer names the field instead.
+    const unechoed = (answer: Record<string, unknown>): boolean =>
+      answer.field === 'requestId' && answer.requestId === undefined;
     await Promise.all([
       sendWrong(alice, 'launch_missiles', { requestId: 'w-event' }, byRequestId('w-event')),
       sendWrong(alice, 'agent_request', { requestId: 'w-missing' }, byRequestId('w-missing')),
       sendWrong(alice, 'agent_request', { requestId: 'w-blank', message: ' \n\t ' }, byRequestId('w-blank')),
-      sendWrong(alice, 'agent_request', { requestId: longId, message: 'hi' }, byRequestId(longId)),
+      sendWrong(alice, 'agent_request', { requestId: longId, message: 'hi' }, unechoed),
       sendWrong(
         alice,
         'agent_request',
@@ -708,7 +712,7 @@ describe('frames captured from a running app', () => {
       sendWrong(alice, 'resume', { requestId: 'w-frac', runId: r1Id, afterSeq: 1.5 }, byRequestId('w-frac')),
       sendWrong(alice, 'thread_list', { requestId: 'w-limit', limit: 101 }, byRequestId('w-limit')),
       sendWrong(alice, 'thread_history', { requestId: 'w-thread', threadId: 'not-a-uuid' }, byRequestId('w-thread')),
-      sendWrong(alice, 'ping', { requestId: '' }, byRequestId('')),
+      sendWrong(alice, 'ping', { requestId: '' }, unechoed),
       sendWrong(alice, 'ping', 'hello', (answer) => answer.field === 'data'),
     ]);
     alice.sendRaw('{"event": "ping", ');

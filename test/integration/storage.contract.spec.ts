@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { DatabaseService } from '../../src/database/database.service.js';
+import { isStorageUnavailable } from '../../src/database/storage-errors.js';
+import { AppError } from '../../src/errors/app-error.js';
+import { MAX_REQUEST_ID_LENGTH, MAX_SEQ } from '../../src/protocol/events.js';
 import { newId } from '../../src/database/ids.js';
 import { LLM_PROVIDER } from '../../src/llm/llm.constants.js';
 import { RunJournal } from '../../src/threads/run-journal.service.js';
@@ -146,26 +149,39 @@ for (const { engine, available } of ENGINES) {
       }
     });
 
-    it('lets replicas that start together on one database run each migration exactly once', async () => {
-      const replicas = await Promise.all([boot(), boot(), boot()]);
-      const applied = replicas.flatMap((replica) =>
-        replica.logs.messages('log').filter((line) => line.includes('migration 0001-conversations applied')),
-      );
-      expect(applied).toHaveLength(1);
-      // Each replica reads what another wrote: they share one schema.
-      const { thread, message, runId } = seed('alice', 'shared');
-      await replicas[0]?.app.get(RunJournal).begin({
-        newThread: thread,
-        threadId: thread.id,
-        runId,
-        ownerId: 'alice',
-        requestId: 'q',
-        userMessage: message,
-        events: [],
+    if (engine === 'postgres') {
+      it('lets replicas that start together on one database run each migration exactly once', async () => {
+        const replicas = await Promise.all([boot(), boot(), boot()]);
+        const applied = replicas.flatMap((replica) =>
+          replica.logs.messages('log').filter((line) => line.includes('migration 0001-conversations applied')),
+        );
+        expect(applied).toHaveLength(1);
+        // Each replica reads what another wrote: they share one schema.
+        const { thread, message, runId } = seed('alice', 'shared');
+        await replicas[0]?.app.get(RunJournal).begin({
+          newThread: thread,
+          threadId: thread.id,
+          runId,
+          ownerId: 'alice',
+          requestId: 'q',
+          userMessage: message,
+          events: [],
+        });
+        const seen = await replicas[2]?.app.get(ThreadsService).listThreads('alice', 10);
+        expect(seen?.items.map((item) => item.id)).toEqual([thread.id]);
       });
-      const seen = await replicas[2]?.app.get(ThreadsService).listThreads('alice', 10);
-      expect(seen?.items.map((item) => item.id)).toEqual([thread.id]);
-    });
+    } else {
+      it('refuses a second instance on the same file, naming the file and the process that holds it', async () => {
+        const first = await boot();
+        await expect(boot()).rejects.toThrow(
+          new RegExp(`database file \\S*test\\.db is in use by another process \\(pid ${process.pid} on `, 'u'),
+        );
+        // The first one is untouched, and once it is gone the file is free again.
+        expect(first.readiness.snapshot.phase).toBe('ready');
+        await stop(first);
+        await boot();
+      });
+    }
 
     it('marks the runs of a process that died as interrupted at start-up, and resume tells the client', async () => {
       const first = await boot();
@@ -197,8 +213,10 @@ for (const { engine, available } of ENGINES) {
         events: [],
       });
 
-      // A second instance starting while the first still lives (replicas on PostgreSQL; a second
-      // process on the same SQLite file is unsupported, and there the first's runs count as dead).
+      // A second instance starting while the first still lives (replicas on PostgreSQL). A second
+      // process on the same SQLite file is refused: there the first has stopped, and its runs count
+      // as dead.
+      if (engine === 'sqlite') await stop(first);
       const second = await boot();
       const threads = second.app.get(ThreadsService);
       expect(await threads.findRun('alice', dead.runId)).toMatchObject({
@@ -294,6 +312,51 @@ for (const { engine, available } of ENGINES) {
       expect((await threads.history('alice', good.thread.id, 10)).items.map((message) => message.role)).toEqual([
         'user',
       ]);
+    });
+
+    it('reports a value the store refuses as what it is, never as an outage (no retryable STORAGE_UNAVAILABLE)', async () => {
+      const app = await boot();
+      const journal = app.app.get(RunJournal);
+      const first = seed('alice', 'once');
+      const start = {
+        newThread: first.thread,
+        threadId: first.thread.id,
+        runId: first.runId,
+        ownerId: 'alice',
+        requestId: 'x',
+        userMessage: first.message,
+        events: [],
+      };
+      await journal.begin(start);
+      const duplicate = await failureOf(journal.begin(start));
+      expect(duplicate).toMatchObject({ code: CONSTRAINT_VIOLATION });
+      expect(duplicate).not.toBeInstanceOf(AppError);
+      expect(isStorageUnavailable(duplicate)).toBe(false);
+      expect(app.app.get(DatabaseService).currentHealth.status).toBe('up');
+    });
+
+    it('stores and finds what the protocol allows at its bounds, alike on both engines', async () => {
+      const app = await boot();
+      const journal = app.app.get(RunJournal);
+      const threads = app.app.get(ThreadsService);
+      // A user id of 255 characters (the handshake refuses longer ones), in any script.
+      const owner = `${'ü'.repeat(200)}${'用'.repeat(54)}😀`.slice(0, 255);
+      expect(owner).toHaveLength(255);
+      const run = seed(owner, 'at the bounds');
+      await journal.begin({
+        newThread: run.thread,
+        threadId: run.thread.id,
+        runId: run.runId,
+        ownerId: owner,
+        requestId: 'r'.repeat(MAX_REQUEST_ID_LENGTH),
+        userMessage: run.message,
+        events: [{ runId: run.runId, seq: 1, event: 'agent_started', data: { seq: 1 } }],
+      });
+      expect((await threads.listThreads(owner, 10)).items.map((thread) => thread.id)).toEqual([run.thread.id]);
+      expect((await threads.findRun(owner, run.runId)).requestId).toBe('r'.repeat(MAX_REQUEST_ID_LENGTH));
+      // The largest afterSeq a resume may ask for (2³¹ − 1): nothing after it, and no error.
+      expect(await threads.runEventsAfter(run.runId, MAX_SEQ)).toEqual([]);
+      expect(await threads.runEventsAfter(run.runId, 0)).toHaveLength(1);
     });
 
     it('pages threads newest-active first and history backwards, each owner seeing only their own', async () => {
