@@ -107,6 +107,13 @@ describe('GatewayClient resume of a run that runs elsewhere', () => {
       )
       .filter((sent) => sent.event === 'resume')
       .map((sent) => sent.data);
+  /** The server's answer to the last `resume` on `socket`: not recovered, with this state. */
+  const answerLastResume = (socket: ScriptedSocket, state: Record<string, unknown>): void => {
+    const requestId = resumes(socket).at(-1)?.requestId;
+    socket.onmessage?.(
+      frame('resumed', { requestId, runId: RUN, threadId: THREAD, recovered: false, replayed: 0, ...state }),
+    );
+  };
 
   it('never reports a run that is still running as interrupted: it asks again, with backoff, until the run has ended', async () => {
     const client = new GatewayClient({
@@ -132,36 +139,15 @@ describe('GatewayClient resume of a run that runs elsewhere', () => {
     for (let answer = 1; answer <= 3; answer += 1) {
       const asked = resumes(second);
       expect(asked).toHaveLength(answer);
-      const last = asked.at(-1);
-      expect(last).toMatchObject({ runId: RUN, afterSeq: 1 });
-      second.onmessage?.(
-        frame('resumed', {
-          requestId: last?.requestId,
-          runId: RUN,
-          threadId: THREAD,
-          recovered: false,
-          status: 'running',
-          replayed: 0,
-        }),
-      );
+      expect(asked.at(-1)).toMatchObject({ runId: RUN, afterSeq: 1 });
+      answerLastResume(second, { status: 'running' });
       expect(run.done).toBe(false);
       await jest.advanceTimersByTimeAsync(30_000);
     }
 
     // Then it has ended: the stored answer settles the run, exactly once.
-    const last = resumes(second).at(-1);
     const message = { id: RUN, threadId: THREAD, role: 'assistant', content: 'hi', createdAt: '' };
-    second.onmessage?.(
-      frame('resumed', {
-        requestId: last?.requestId,
-        runId: RUN,
-        threadId: THREAD,
-        recovered: false,
-        status: 'completed',
-        replayed: 0,
-        message,
-      }),
-    );
+    answerLastResume(second, { status: 'completed', message });
     await expect(run.result).resolves.toEqual({ status: 'completed', threadId: THREAD, message });
     await jest.advanceTimersByTimeAsync(60_000);
     expect(resumes(second)).toHaveLength(4);

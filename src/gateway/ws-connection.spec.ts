@@ -4,7 +4,7 @@ import { WebSocket } from 'ws';
 import { AppError } from '../errors/app-error.js';
 import type { InboundFrame } from './frame.codec.js';
 import { MAX_ERROR_FRAME_BYTES } from './frame.codec.js';
-import { FLOOD_BURSTS, MAX_EARLY_FRAMES, MAX_QUEUED_FRAMES, WsConnection } from './ws-connection.js';
+import { FLOOD_BURSTS, MAX_EARLY_FRAMES, WsConnection, type WsConnectionObserver } from './ws-connection.js';
 
 /** The parts of a `ws` socket a connection uses, recording what was sent. */
 class FakeSocket extends EventEmitter {
@@ -190,6 +190,15 @@ describe('WsConnection', () => {
   });
 });
 
+/** 10 frames a second, bursts of 3. */
+function limitedConnection(socket: FakeSocket, observer: WsConnectionObserver = {}): WsConnection {
+  return new WsConnection(socket as unknown as WebSocket, observer, {
+    messagesPerSecond: 10,
+    messageBurst: 3,
+    maxBufferedBytes: Number.POSITIVE_INFINITY,
+  });
+}
+
 describe('WsConnection limits', () => {
   afterEach(() => {
     jest.useRealTimers();
@@ -198,15 +207,7 @@ describe('WsConnection limits', () => {
   it('lets a burst through, drops what is over the rate with RATE_LIMITED, and refills with time', () => {
     jest.useFakeTimers();
     const socket = new FakeSocket();
-    const connection = new WsConnection(
-      socket as unknown as WebSocket,
-      {},
-      {
-        messagesPerSecond: 10,
-        messageBurst: 3,
-        maxBufferedBytes: Number.POSITIVE_INFINITY,
-      },
-    );
+    const connection = limitedConnection(socket);
     const dispatched: InboundFrame[] = [];
     connection.attach((frame) => dispatched.push(frame), undefined);
     connection.establish('alice', details);
@@ -230,11 +231,7 @@ describe('WsConnection limits', () => {
   it('charges held frames to the same budget: over it they are dropped and listed, never held', () => {
     jest.useFakeTimers();
     const socket = new FakeSocket();
-    const connection = new WsConnection(
-      socket as unknown as WebSocket,
-      {},
-      { messagesPerSecond: 10, messageBurst: 3, maxBufferedBytes: Number.POSITIVE_INFINITY },
-    );
+    const connection = limitedConnection(socket);
     const dispatched: InboundFrame[] = [];
     connection.attach((frame) => dispatched.push(frame), undefined);
     for (const id of ['1', '2', '3', '4', '5']) connection.receive(request(id));
@@ -251,11 +248,7 @@ describe('WsConnection limits', () => {
     jest.useFakeTimers();
     const socket = new FakeSocket();
     const events: Array<{ type: string; limit?: string }> = [];
-    const connection = new WsConnection(
-      socket as unknown as WebSocket,
-      { onEvent: (event) => events.push(event) },
-      { messagesPerSecond: 10, messageBurst: 3, maxBufferedBytes: Number.POSITIVE_INFINITY },
-    );
+    const connection = limitedConnection(socket, { onEvent: (event) => events.push(event) });
     connection.attach(() => undefined, undefined);
     connection.establish('alice', details);
     // Over the rate, but slowing down as told: the debt drains as fast as it grows.
@@ -275,11 +268,7 @@ describe('WsConnection limits', () => {
   it('answers pings within the budget and counts them against it; a ping flood is closed like any other', () => {
     jest.useFakeTimers();
     const socket = new FakeSocket();
-    const connection = new WsConnection(
-      socket as unknown as WebSocket,
-      {},
-      { messagesPerSecond: 10, messageBurst: 3, maxBufferedBytes: Number.POSITIVE_INFINITY },
-    );
+    const connection = limitedConnection(socket);
     connection.establish('alice', details);
     socket.emit('ping', Buffer.from('a'));
     expect(socket.pongs).toBe(1);
@@ -288,9 +277,14 @@ describe('WsConnection limits', () => {
     expect(socket.closedWith).toEqual({ code: 1008, reason: 'rate limit exceeded' });
   });
 
-  it(`lets at most ${MAX_QUEUED_FRAMES} frames wait for a busy handler; the rest are answered RATE_LIMITED unprocessed`, () => {
+  it('lets at most a burst of frames wait for a busy handler; the rest are answered RATE_LIMITED unprocessed', () => {
+    const MAX_QUEUED_FRAMES = 64;
     const socket = new FakeSocket();
-    const connection = new WsConnection(socket as unknown as WebSocket);
+    const connection = new WsConnection(
+      socket as unknown as WebSocket,
+      {},
+      { messagesPerSecond: 1_000_000, messageBurst: MAX_QUEUED_FRAMES, maxBufferedBytes: Number.POSITIVE_INFINITY },
+    );
     const started: string[] = [];
     connection.attach((frame) => {
       started.push(frame.requestId ?? '?');

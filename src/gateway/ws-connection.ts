@@ -25,11 +25,6 @@ export const MAX_EARLY_FRAMES = 32;
 export const FLOOD_BURSTS = 10;
 /** The close reason of a flooding peer (docs/protocol.md, "Close codes"). */
 export const FLOOD_CLOSE_REASON = 'rate limit exceeded';
-/**
- * Frames that may wait for the previous one's handler (a replay, a slow database); beyond this they
- * are answered `RATE_LIMITED` unprocessed, so a stalled connection cannot pile up frames.
- */
-export const MAX_QUEUED_FRAMES = 64;
 /** Bytes written to a corked socket after which they leave at once instead of at the end of the turn. */
 const CORK_FLUSH_BYTES = 64 * 1024;
 
@@ -451,10 +446,12 @@ export class WsConnection {
   private dispatch(frame: InboundFrame): void {
     if (this.dispatcher === undefined) return;
     if (this.dispatching) {
-      if ((this.queued?.length ?? 0) >= MAX_QUEUED_FRAMES) {
+      // As many may wait as a client may send at once (WS_MESSAGE_BURST); beyond that a stalled
+      // connection (a paused replay, a slow database) would pile up frames for as long as it lasts.
+      if ((this.queued?.length ?? 0) >= this.limits.messageBurst) {
         this.sendError({
           code: 'RATE_LIMITED',
-          message: `${MAX_QUEUED_FRAMES} requests are already waiting on this connection: this one was not processed`,
+          message: `${this.limits.messageBurst} requests are already waiting on this connection: this one was not processed`,
           retryable: true,
           retryAfterMs: 1_000,
           ...(frame.requestId === undefined ? {} : { requestId: frame.requestId }),

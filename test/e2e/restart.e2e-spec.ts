@@ -1,5 +1,6 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { createTestDatabase, ENGINES, POSTGRES_SKIP_REASON, type TestDatabase } from '../support/databases.js';
+import { describe, expect, it } from '@jest/globals';
+import { createTestDatabase, ENGINES, POSTGRES_SKIP_REASON } from '../support/databases.js';
+import { processFixture } from '../support/process-fixture.js';
 import { ServerProcess } from '../support/server-process.js';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens.js';
 import { TestClient } from '../support/ws-client.js';
@@ -17,19 +18,12 @@ for (const { engine, available } of ENGINES) {
   }
 
   describe(`restart in the middle of a run on ${engine}`, () => {
-    let db: TestDatabase | undefined;
-    const servers: ServerProcess[] = [];
-    const clients: TestClient[] = [];
-
-    afterEach(async () => {
-      await Promise.all(clients.splice(0).map((client) => client.close()));
-      await Promise.all(servers.splice(0).map((server) => server.stop()));
-      await db?.drop();
-    });
+    const fixture = processFixture();
+    const { servers, clients } = fixture;
 
     async function boot(): Promise<ServerProcess> {
       const server = await ServerProcess.start({
-        ...db?.env,
+        ...fixture.db?.env,
         JWT_SECRET: TEST_JWT_SECRET,
         LOCAL_LLM_TOKEN_DELAY_MS: '25',
         // 20 runs at once, none of them queued.
@@ -48,7 +42,7 @@ for (const { engine, available } of ENGINES) {
     }
 
     it('keeps the user message, marks the run interrupted and tells a resuming client so; resending works', async () => {
-      db = await createTestDatabase(engine);
+      fixture.db = await createTestDatabase(engine);
       const first = await boot();
       const before = await connect(first);
       const message = 'Tell me a long story about readiness probes, in many words please';
@@ -89,7 +83,7 @@ for (const { engine, available } of ENGINES) {
     });
 
     it('kill -9 in the middle of 20 runs: every acknowledged message is stored once, every run reads interrupted', async () => {
-      db = await createTestDatabase(engine);
+      fixture.db = await createTestDatabase(engine);
       const first = await boot();
       const users = Array.from({ length: 20 }, (_, index) => `user-${index}`);
       const before = await Promise.all(

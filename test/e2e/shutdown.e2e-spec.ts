@@ -1,6 +1,7 @@
 import { Agent, get } from 'node:http';
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { createTestDatabase, ENGINES, POSTGRES_SKIP_REASON, type TestDatabase } from '../support/databases.js';
+import { describe, expect, it } from '@jest/globals';
+import { createTestDatabase, ENGINES, POSTGRES_SKIP_REASON } from '../support/databases.js';
+import { processFixture } from '../support/process-fixture.js';
 import { ServerProcess } from '../support/server-process.js';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens.js';
 import { TestClient } from '../support/ws-client.js';
@@ -17,20 +18,12 @@ for (const { engine, available } of ENGINES) {
     continue;
   }
   describe(`graceful shutdown of the real process on ${engine}`, () => {
-    let db: TestDatabase | undefined;
-    const servers: ServerProcess[] = [];
-    const clients: TestClient[] = [];
-
-    afterEach(async () => {
-      await Promise.all(clients.splice(0).map((client) => client.close()));
-      await Promise.all(servers.splice(0).map((server) => server.stop()));
-      await db?.drop();
-      db = undefined;
-    });
+    const fixture = processFixture();
+    const { servers, clients } = fixture;
 
     async function boot(env: Record<string, string>): Promise<ServerProcess> {
-      db ??= await createTestDatabase(engine);
-      const server = await ServerProcess.start({ ...db.env, JWT_SECRET: TEST_JWT_SECRET, ...env });
+      fixture.db ??= await createTestDatabase(engine);
+      const server = await ServerProcess.start({ ...fixture.db.env, JWT_SECRET: TEST_JWT_SECRET, ...env });
       servers.push(server);
       await server.ready();
       return server;

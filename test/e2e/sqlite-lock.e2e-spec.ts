@@ -1,5 +1,6 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { createTestDatabase, type TestDatabase } from '../support/databases.js';
+import { describe, expect, it } from '@jest/globals';
+import { createTestDatabase } from '../support/databases.js';
+import { processFixture } from '../support/process-fixture.js';
 import { ServerProcess } from '../support/server-process.js';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens.js';
 import { TestClient } from '../support/ws-client.js';
@@ -9,25 +10,17 @@ import { TestClient } from '../support/ws-client.js';
  * process's and mark them interrupted under it.
  */
 describe('two processes on one SQLite file', () => {
-  let db: TestDatabase | undefined;
-  const servers: ServerProcess[] = [];
-  const clients: TestClient[] = [];
-
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((client) => client.close()));
-    await Promise.all(servers.splice(0).map((server) => server.stop()));
-    await db?.drop();
-    db = undefined;
-  });
+  const fixture = processFixture();
+  const { servers, clients } = fixture;
 
   async function start(env: Record<string, string> = {}): Promise<ServerProcess> {
-    const server = await ServerProcess.start({ ...db?.env, JWT_SECRET: TEST_JWT_SECRET, ...env });
+    const server = await ServerProcess.start({ ...fixture.db?.env, JWT_SECRET: TEST_JWT_SECRET, ...env });
     servers.push(server);
     return server;
   }
 
   it('refuses to start the second: exit 1 naming the file and the process that holds it, and the first keeps its run', async () => {
-    db = await createTestDatabase('sqlite');
+    fixture.db = await createTestDatabase('sqlite');
     const first = await start({ LOCAL_LLM_TOKEN_DELAY_MS: '40' });
     await first.ready();
     const alice = new TestClient(first.url, { token: signToken({ sub: 'alice' }) });
@@ -38,7 +31,7 @@ describe('two processes on one SQLite file', () => {
 
     const second = await start();
     expect(await second.exited).toEqual({ code: 1, signal: null });
-    const file = (db.env.DATABASE_URL ?? '').slice('sqlite:'.length);
+    const file = (fixture.db.env.DATABASE_URL ?? '').slice('sqlite:'.length);
     const refusal = second.output.find((line) => line.includes('is in use by another process'));
     expect(refusal).toContain(`database file ${file} is in use by another process (pid ${first.child.pid} on `);
 

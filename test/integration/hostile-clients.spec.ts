@@ -94,8 +94,12 @@ describe('hostile clients', () => {
     client.socket.ping('are you there');
     await ponged;
 
+    let pongs = 0;
+    client.socket.on('pong', () => (pongs += 1));
     for (let ping = 0; ping < 5_000; ping += 1) client.socket.ping();
     expect(await client.closed).toEqual({ code: 1008, reason: 'rate limit exceeded' });
+    // Answered within the budget only (`ws` answering every ping itself would have sent 5 000).
+    expect(pongs).toBeLessThanOrEqual(20);
     expect(client.frames.at(-1)).toMatchObject({ event: 'error', data: { code: 'RATE_LIMITED', retryable: true } });
     const metrics = await scrape(app.url);
     expect(metrics.value('agent_gateway_ws_limited_total', { limit: 'flood' })).toBe(1);
