@@ -33,6 +33,35 @@ export default tseslint.config(
       '@typescript-eslint/unbound-method': 'off',
     },
   },
+  // Boundaries that would otherwise be only a comment: the protocol is shared by the server and any
+  // client, so it depends on nothing; the SDK runs in browsers, so it depends on the protocol only.
+  {
+    files: ['src/protocol/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(?!\\./)', message: 'src/protocol/ imports nothing but its own files.' }] },
+      ],
+    },
+  },
+  {
+    files: ['src/client/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./|\\.\\./protocol/)',
+              message: 'src/client/ imports nothing but its own files and src/protocol/.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
   // The chat page's script runs in browsers.
   { files: ['public/**/*.js'], languageOptions: { globals: { ...globals.browser } } },

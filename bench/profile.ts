@@ -16,15 +16,9 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  phaseOf,
-  runLoad,
-  settle,
-  type Side,
-  startServer,
-  THROUGHPUT_SCENARIOS,
-  type ThroughputScenario,
-} from './side-by-side.js';
+import { settle } from './harness/processes.js';
+import { type Side, startServer } from './harness/servers.js';
+import { phaseOf, runLoad, THROUGHPUT_SCENARIOS, type ThroughputScenario } from './scenarios/side-by-side.js';
 
 interface ProfileNode {
   readonly id: number;

@@ -6,24 +6,19 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { ENGINES } from '../test/support/databases.js';
-import { measureRunLatency, type RunLatency } from './agent-runs.js';
-import { measureHostileClients } from './hostile-clients.js';
-import { measureDrain } from './shutdown.js';
-import { measureSideBySide } from './side-by-side.js';
-import { measureStartupSideBySide } from './startup-side-by-side.js';
-import { measureStartup } from './startup.js';
+import { fix, median } from './harness/stats.js';
+import { measureRunLatency, type RunLatency } from './scenarios/agent-runs.js';
+import { measureHostileClients } from './scenarios/hostile-clients.js';
+import { measureDrain } from './scenarios/drain.js';
+import { measureSideBySide } from './scenarios/side-by-side.js';
+import { measureStartupSideBySide } from './scenarios/startup-side-by-side.js';
+import { measureStartup } from './scenarios/startup.js';
 
 const quick = process.argv.includes('--quick');
 const rounds = quick ? 2 : 7;
 const startedAt = performance.now();
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-}
-
-const round = (value: number): number => Math.round(value * 10) / 10;
+const round = (value: number): number => fix(value, 1);
 
 const startups = [];
 for (let index = 0; index < rounds; index += 1) startups.push(await measureStartup());

@@ -4,6 +4,7 @@ import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
 import { HealthModule } from './health/health.module.js';
+import { HttpModule } from './http/http.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { PageModule } from './page/page.module.js';
 import { ReadinessModule } from './readiness/readiness.module.js';
@@ -26,6 +27,7 @@ export class AppModule {
         }),
         HealthModule,
         GatewayModule,
+        HttpModule,
         MetricsModule,
         ShutdownModule,
         PageModule.forRoot(config),

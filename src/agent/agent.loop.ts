@@ -1,4 +1,4 @@
-import { AppError } from '../errors/app-error.js';
+import { stepLimitReached } from '../errors/client-errors.js';
 import type { LlmMessage, LlmToolCall } from '../llm/llm.types.js';
 import type { LlmService } from '../llm/llm.service.js';
 import type { Usage } from '../protocol/events.js';
@@ -73,11 +73,7 @@ export async function runAgentLoop(input: AgentLoopInput): Promise<AgentAnswer> 
       }
     }
   }
-  throw new AppError(
-    'STEP_LIMIT_REACHED',
-    `the model was still calling tools after ${input.maxSteps} steps (AGENT_MAX_STEPS)`,
-    false,
-  );
+  throw stepLimitReached(input.maxSteps);
 }
 
 /** The arguments as the client should see them: parsed when they are JSON, the raw text otherwise. */

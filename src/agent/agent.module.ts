@@ -18,6 +18,6 @@ import { ToolRegistry } from './tools/tool.registry.js';
     ToolRegistry,
     { provide: AGENT_TOOLS, useValue: [calculatorTool, currentTimeTool] },
   ],
-  exports: [AgentSupervisor, RunLifecycle, RunReplay, ThreadsModule],
+  exports: [AgentSupervisor, RunLifecycle, RunReplay],
 })
 export class AgentModule {}

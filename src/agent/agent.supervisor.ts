@@ -1,19 +1,27 @@
-import { randomUUID } from 'node:crypto';
 import { type BeforeApplicationShutdown, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { AppDependency } from '../app.dependencies.js';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { newId } from '../database/ids.js';
 import { AppError } from '../errors/app-error.js';
+import {
+  internalError,
+  llmFailure,
+  runInterrupted,
+  runNotActive,
+  runTimeout,
+  serviceShuttingDown,
+  storageUnavailable,
+} from '../errors/client-errors.js';
 import { LlmUnavailableError } from '../llm/llm.errors.js';
 import { LlmService } from '../llm/llm.service.js';
 import type { AgentError, AgentRequest, RunFrame } from '../protocol/events.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
 import { RunJournal } from '../threads/run-journal.service.js';
 import type { RunOutcome } from '../threads/run.repository.js';
-import { RUN_INTERRUPTED, ThreadsService } from '../threads/threads.service.js';
+import { ThreadsService } from '../threads/threads.service.js';
 import type { Message, Thread } from '../threads/thread.types.js';
-import { untilAborted } from './abortable.js';
+import { untilAborted } from '../llm/abortable.js';
 import { runAgentLoop } from './agent.loop.js';
 import { toChatMessage } from '../threads/thread.wire.js';
 import { LiveRun, toStored } from './live-run.js';
@@ -33,7 +41,7 @@ export class RunStop extends Error {
 }
 
 /** What starting a run gave: the run to follow, or a refusal sent as `agent_error` (nothing stored). */
-export type RunStart = { readonly run: LiveRun } | { readonly refused: AgentError };
+export type StartOutcome = { readonly run: LiveRun } | { readonly refused: AgentError };
 
 /**
  * Turns an `agent_request` into a run and owns it until it ends: admission (per-user and global
@@ -47,7 +55,8 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
   private readonly logger = new Logger('Agent');
   private readonly limiter: RunLimiter;
   private readonly live = new Map<string, LiveRun>();
-  private readonly settled = new Set<Promise<void>>();
+  /** The executions of the runs in flight (queued ones included), each until it has been stored. */
+  private readonly executions = new Set<Promise<void>>();
 
   constructor(
     @InjectConfig() private readonly config: AppConfig,
@@ -76,16 +85,9 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
    * Admits and starts a run. Rejects with `THREAD_NOT_FOUND` for a thread that is not the user's;
    * limits and storage failures come back as `refused`.
    */
-  async start(ownerId: string, request: AgentRequest): Promise<RunStart> {
+  async start(ownerId: string, request: AgentRequest): Promise<StartOutcome> {
     if (this.readiness.snapshot.phase === 'draining') {
-      const error = new AppError(
-        'SERVICE_SHUTTING_DOWN',
-        'this instance is shutting down; send it again after reconnecting',
-        true,
-        {
-          retryAfterMs: 1_000,
-        },
-      );
+      const error = serviceShuttingDown();
       this.lifecycle.refused(request.requestId, error.code);
       return { refused: refusal(request.requestId, error) };
     }
@@ -132,8 +134,8 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
       // Only an outage is worth sending again; anything else (a value the store refuses) would fail
       // the same way every time, so it is a bug to report, not a retry to suggest.
       const refused = isOutage(error)
-        ? new AppError('STORAGE_UNAVAILABLE', 'the message could not be stored; nothing was saved, send it again', true)
-        : this.internalError(`run ${runId}: storing the request failed`, error);
+        ? storageUnavailable({ what: 'the message', cause: error })
+        : internalError(this.logger, `run ${runId}: storing the request failed`, error);
       if (refused.code === 'STORAGE_UNAVAILABLE') {
         this.logger.error(`run ${runId}: storing the request failed: ${String(error)}`);
       }
@@ -145,9 +147,9 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
     this.lifecycle.started(run);
     const execution = this.execute(run, ticket).finally(() => {
       this.live.delete(runId);
-      this.settled.delete(execution);
+      this.executions.delete(execution);
     });
-    this.settled.add(execution);
+    this.executions.add(execution);
     return { run };
   }
 
@@ -158,12 +160,8 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
       live.abort.abort(new RunStop('cancelled'));
       return;
     }
-    const run = await this.threads.findRunChecked(ownerId, runId);
-    const message =
-      run.status === 'running'
-        ? `run ${runId} is running on another instance; cancel it there`
-        : `run ${runId} has already ended (${run.status})`;
-    throw new AppError('RUN_NOT_ACTIVE', message);
+    const run = await this.threads.findRunAsOfNow(ownerId, runId);
+    throw runNotActive(runId, run.status);
   }
 
   /**
@@ -171,10 +169,10 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
    * interrupts the rest (their clients see `RUN_INTERRUPTED`); resolves once every run is stored.
    */
   async drain(timeoutMs: number): Promise<{ finished: number; interrupted: number }> {
-    const inFlight = this.settled.size;
+    const inFlight = this.executions.size;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = await Promise.race([
-      Promise.allSettled([...this.settled]).then(() => false),
+      Promise.allSettled([...this.executions]).then(() => false),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(true), timeoutMs);
       }),
@@ -182,14 +180,14 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
     clearTimeout(timer);
     const interrupted = timedOut ? this.live.size : 0;
     if (timedOut) for (const run of this.live.values()) run.abort.abort(new RunStop('shutdown'));
-    await Promise.allSettled([...this.settled]);
+    await Promise.allSettled([...this.executions]);
     return { finished: inFlight - interrupted, interrupted };
   }
 
   /** Interrupts every run still executing (their clients see `RUN_INTERRUPTED`) and waits for them to be stored. */
   async beforeApplicationShutdown(): Promise<void> {
     for (const run of this.live.values()) run.abort.abort(new RunStop('shutdown'));
-    await Promise.allSettled([...this.settled]);
+    await Promise.allSettled([...this.executions]);
   }
 
   private async execute(run: LiveRun, ticket: RunTicket): Promise<void> {
@@ -242,12 +240,7 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
     }
     const error = this.classify(run, reason);
     const status = error.code === 'RUN_INTERRUPTED' ? 'interrupted' : 'failed';
-    const frame = run.frame('agent_error', {
-      code: error.code,
-      message: error.message,
-      retryable: error.retryable,
-      ...(error.details.correlationId === undefined ? {} : { correlationId: error.details.correlationId }),
-    });
+    const frame = run.frame('agent_error', agentErrorOf(error));
     await this.end(run, { status, at, error: { code: error.code, message: error.message } }, frame);
   }
 
@@ -269,75 +262,31 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
       if (!recorded) {
         // Another replica decided this process was dead (its instance lock was lost) and marked
         // the run interrupted: the stored truth wins over the answer in hand.
-        run.finish(run.frame('agent_error', { ...RUN_INTERRUPTED, retryable: true }));
+        run.finish(run.frame('agent_error', agentErrorOf(runInterrupted())));
         return;
       }
       run.finish(last);
     } catch (error) {
-      if (!isOutage(error)) {
-        const failure = this.internalError(`run ${run.identity.runId}: storing the outcome failed`, error);
-        run.finish(
-          run.frame('agent_error', {
-            code: failure.code,
-            message: failure.message,
-            retryable: false,
-            ...(failure.details.correlationId === undefined ? {} : { correlationId: failure.details.correlationId }),
-          }),
-        );
-        return;
-      }
-      this.logger.error(`run ${run.identity.runId}: storing the outcome failed: ${String(error)}`);
-      run.finish(
-        run.frame('agent_error', {
-          code: 'STORAGE_UNAVAILABLE',
-          message: 'the answer could not be stored; send the message again',
-          retryable: true,
-        }),
-      );
+      const context = `run ${run.identity.runId}: storing the outcome failed`;
+      if (isOutage(error)) this.logger.error(`${context}: ${String(error)}`);
+      const failure = isOutage(error)
+        ? storageUnavailable({ what: 'the answer', cause: error })
+        : internalError(this.logger, context, error);
+      run.finish(run.frame('agent_error', agentErrorOf(failure)));
     }
   }
 
   private classify(run: LiveRun, reason: unknown): AppError {
     if (reason instanceof RunStop) {
-      return reason.kind === 'timeout'
-        ? new AppError('RUN_TIMEOUT', `the run took longer than ${this.config.agent.runTimeoutMs} ms`, true)
-        : new AppError('RUN_INTERRUPTED', 'the server is shutting down; send the message again', true);
+      return reason.kind === 'timeout' ? runTimeout(this.config.agent.runTimeoutMs) : runInterrupted('shutdown');
     }
-    if (reason instanceof LlmUnavailableError) return this.llmError(run, reason);
+    if (reason instanceof LlmUnavailableError) {
+      return llmFailure(this.logger, `run ${run.identity.runId}`, reason.message, {
+        misconfigured: reason.misconfigured,
+      });
+    }
     if (reason instanceof AppError) return reason;
-    return this.internalError(`run ${run.identity.runId} failed`, reason);
-  }
-
-  /**
-   * What the user sees of a model endpoint's failure: never its own words (they can name internal
-   * hosts and ports), but the kind of failure and a correlation id; the detail is in the log.
-   */
-  private llmError(run: LlmRunRef, reason: LlmUnavailableError): AppError {
-    const correlationId = randomUUID();
-    this.logger.warn(`run ${run.identity.runId}: ${reason.message} (correlationId ${correlationId})`);
-    return reason.misconfigured
-      ? new AppError(
-          'LLM_MISCONFIGURED',
-          'the language model refused this service (a configuration problem an operator has to fix); quote the correlationId when reporting it',
-          false,
-          { correlationId },
-        )
-      : new AppError(
-          'LLM_UNAVAILABLE',
-          'the language model is not available right now; send the message again shortly (quote the correlationId if it persists)',
-          true,
-          { correlationId },
-        );
-  }
-
-  /** A bug or an unexpected failure: logged with a correlation id that the client also gets. */
-  private internalError(context: string, reason: unknown): AppError {
-    const correlationId = randomUUID();
-    const detail = reason instanceof Error ? (reason.stack ?? reason.message) : String(reason);
-    this.logger.error(`${context} (correlationId ${correlationId}): ${detail}`);
-    return new AppError('INTERNAL_ERROR', 'internal error; quote the correlationId when reporting it', false, {
-      correlationId,
-    });
+    return internalError(this.logger, `run ${run.identity.runId} failed`, reason);
   }
 
   /** Proves the embedded model answers before the agent reports ready: one chunk, then stop. */
@@ -351,22 +300,26 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
   }
 }
 
-type LlmRunRef = Pick<LiveRun, 'identity'>;
-
 /** A storage outage (retryable), as the observed dialect reports one; not a value the store refused. */
 function isOutage(error: unknown): boolean {
   return error instanceof AppError && error.code === 'STORAGE_UNAVAILABLE';
 }
 
-function refusal(requestId: string, error: AppError): AgentError {
+/** The `agent_error` fields of `error` (the run's own fields are added by the run). */
+function agentErrorOf(error: AppError): Omit<AgentError, 'requestId'> {
+  const { retryAfterMs, correlationId } = error.details;
   return {
-    requestId,
     code: error.code,
     message: error.message,
     retryable: error.retryable,
-    ...(error.details.retryAfterMs === undefined ? {} : { retryAfterMs: error.details.retryAfterMs }),
-    ...(error.details.correlationId === undefined ? {} : { correlationId: error.details.correlationId }),
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    ...(correlationId === undefined ? {} : { correlationId }),
   };
+}
+
+/** An `agent_error` sent before any run existed (nothing stored). */
+function refusal(requestId: string, error: AppError): AgentError {
+  return { requestId, ...agentErrorOf(error) };
 }
 
 function titleOf(message: string): string {

@@ -1,4 +1,4 @@
-import { AppError } from '../errors/app-error.js';
+import { serverBusy, tooManyRuns } from '../errors/client-errors.js';
 
 export interface RunLimits {
   /** Runs (running or queued) one user may have at once. */
@@ -18,9 +18,6 @@ export interface RunTicket {
   release(): void;
 }
 
-const RATE_LIMITED_RETRY_AFTER_MS = 1_000;
-const SERVER_BUSY_RETRY_AFTER_MS = 2_000;
-
 /**
  * Admission for agent runs: a per-user cap, a global concurrency cap and a bounded FIFO queue.
  * All synchronous, so two requests arriving together can never both take the last slot.
@@ -32,30 +29,15 @@ export class RunLimiter {
 
   constructor(private readonly limits: RunLimits) {}
 
-  get active(): number {
-    return this.running;
-  }
-
-  get queued(): number {
-    return this.queue.length;
-  }
-
   /** Takes a slot or a place in the queue, or throws `RATE_LIMITED` / `SERVER_BUSY`. */
   admit(userId: string): RunTicket {
     const mine = this.perUser.get(userId) ?? 0;
     if (mine >= this.limits.maxRunsPerUser) {
-      throw new AppError(
-        'RATE_LIMITED',
-        `at most ${this.limits.maxRunsPerUser} run(s) per user at a time; wait for one to finish`,
-        true,
-        { retryAfterMs: RATE_LIMITED_RETRY_AFTER_MS },
-      );
+      throw tooManyRuns(this.limits.maxRunsPerUser);
     }
     const immediate = this.running < this.limits.maxConcurrentRuns;
     if (!immediate && this.queue.length >= this.limits.queueSize) {
-      throw new AppError('SERVER_BUSY', 'every run slot is busy and the queue is full; retry shortly', true, {
-        retryAfterMs: SERVER_BUSY_RETRY_AFTER_MS,
-      });
+      throw serverBusy();
     }
     this.perUser.set(userId, mine + 1);
 

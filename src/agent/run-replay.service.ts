@@ -43,7 +43,7 @@ export class RunReplay {
       return { resumed, events: live.cursor(afterSeq) };
     }
 
-    const run = await this.threads.findRunChecked(ownerId, runId);
+    const run = await this.threads.findRunAsOfNow(ownerId, runId);
     const final = await this.finalState(run);
     if (run.status === 'running' || run.status === 'interrupted') {
       return {

@@ -2,7 +2,7 @@ import { createHmac, type KeyObject, createSecretKey, timingSafeEqual } from 'no
 import { Injectable } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
-import { AppError } from '../errors/app-error.js';
+import { tokenExpired, unauthorized } from '../errors/client-errors.js';
 import { JWT_ALGORITHM } from './jwt-options.js';
 
 /** Who is on the other end of a connection. */
@@ -58,7 +58,7 @@ export class TokenVerifier {
     if (claims.nbf !== undefined && !isFiniteNumber(claims.nbf)) throw unauthorized('invalid token: invalid nbf');
     if (claims.iat !== undefined && !isFiniteNumber(claims.iat)) throw unauthorized('invalid token: invalid iat');
     if (isFiniteNumber(claims.nbf) && claims.nbf > now) throw unauthorized('invalid token: not active yet (nbf)');
-    if (now >= claims.exp) throw new AppError('TOKEN_EXPIRED', 'token expired: get a new one and reconnect', false);
+    if (now >= claims.exp) throw tokenExpired();
     if (this.issuer !== undefined && claims.iss !== this.issuer) {
       throw unauthorized(`invalid token: issuer must be ${this.issuer}`);
     }
@@ -116,8 +116,4 @@ function isFiniteNumber(value: unknown): value is number {
 
 function audienceIncludes(aud: unknown, audience: string): boolean {
   return aud === audience || (Array.isArray(aud) && aud.includes(audience));
-}
-
-function unauthorized(message: string): AppError {
-  return new AppError('UNAUTHORIZED', message, false);
 }

@@ -1,3 +1,4 @@
+import { CloseCode } from '../protocol/close-codes.js';
 import type { ErrorPayload } from '../protocol/error-codes.js';
 
 /** How a connection ended, as the client saw it. */
@@ -19,7 +20,15 @@ export type CloseDecision =
  * a frame that was not UTF-8 or too big (neither is resent), internal error, service restart, not
  * ready.
  */
-const RECONNECT_CODES = new Set([1001, 1006, 1007, 1009, 1011, 1012, 1013]);
+const RECONNECT_CODES = new Set<number>([
+  CloseCode.GOING_AWAY,
+  CloseCode.ABNORMAL_CLOSURE,
+  CloseCode.INVALID_FRAME_PAYLOAD_DATA,
+  CloseCode.MESSAGE_TOO_BIG,
+  CloseCode.INTERNAL_ERROR,
+  CloseCode.SERVICE_RESTART,
+  CloseCode.TRY_AGAIN_LATER,
+]);
 
 /** Authentication failures a new token can fix; `ORIGIN_NOT_ALLOWED` is not one of them. */
 const TOKEN_ERRORS = new Set(['TOKEN_EXPIRED', 'UNAUTHORIZED']);
@@ -30,7 +39,7 @@ const TOKEN_ERRORS = new Set(['TOKEN_EXPIRED', 'UNAUTHORIZED']);
  * anything else on 1008 stops. 1000 is a deliberate end.
  */
 export function decideOnClose(close: CloseInfo): CloseDecision {
-  if (close.code === 1008) {
+  if (close.code === CloseCode.POLICY_VIOLATION) {
     // Closed for sending far over the frame rate: the client's own doing, worth a slower second try.
     if (close.error?.code === 'RATE_LIMITED')
       return { action: 'reconnect', notBeforeMs: close.error.retryAfterMs ?? 0 };

@@ -1,3 +1,4 @@
+import { CloseCode } from '../protocol/close-codes.js';
 import type { ErrorPayload } from '../protocol/error-codes.js';
 import type {
   ClientRequests,
@@ -400,7 +401,7 @@ export class GatewayClient {
     this.written.clear();
     const decision = decideOnClose(close);
     if (decision.action === 'stop') {
-      const kind = close.code === 1008 ? 'auth' : 'server';
+      const kind = close.code === CloseCode.POLICY_VIOLATION ? 'auth' : 'server';
       this.stop({ kind, message: describeClose(close), close });
       return;
     }
@@ -467,7 +468,7 @@ export class GatewayClient {
     this.askAgain.clear();
     const socket = this.socket;
     this.socket = undefined;
-    if (socket !== undefined && socket.readyState <= 1) socket.close(1000, 'client closed');
+    if (socket !== undefined && socket.readyState <= 1) socket.close(CloseCode.NORMAL, 'client closed');
     this.setState({ status: 'closed', reason });
     const error = new GatewayError({ code: 'CLIENT_CLOSED', message: reason.message, retryable: false });
     for (const pending of this.pending.values()) pending.reject(error);

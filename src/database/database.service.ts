@@ -4,8 +4,9 @@ import { BehaviorSubject, type Observable } from 'rxjs';
 import type { AppConfig } from '../config/app-config.js';
 import { AppError } from '../errors/app-error.js';
 import { InjectConfig } from '../config/config.module.js';
-import { connect, type Connection, engineOf } from './database.connect.js';
-import type { Database, DatabaseEngine } from './database.types.js';
+import { connect, engineOf } from './database.connect.js';
+import { DatabaseLock, lockQuery } from './database-locks.js';
+import type { Connection, Database, DatabaseEngine } from './database.types.js';
 import { InstanceLock } from './instance-lock.js';
 import { migrationProvider } from './migrations/migrations.js';
 import type { StorageObserver } from './observed-dialect.js';
@@ -119,13 +120,13 @@ export class DatabaseService implements OnApplicationShutdown {
   async isInstanceAlive(instanceId: string): Promise<boolean> {
     if (instanceId === this.instanceId) return true;
     if (this.engine === 'sqlite') return false;
-    const { sql } = await import('kysely');
+    const { CompiledQuery } = await import('kysely');
+    const key = DatabaseLock.instance(instanceId);
+    const run = (query: { text: string; values: unknown[] }) => CompiledQuery.raw(query.text, query.values);
     return this.db.connection().execute(async (session) => {
-      const { rows } = await sql<{
-        free: boolean;
-      }>`select pg_try_advisory_lock(hashtextextended(${instanceId}, 0)) as free`.execute(session);
-      if (rows[0]?.free !== true) return true;
-      await sql`select pg_advisory_unlock(hashtextextended(${instanceId}, 0))`.execute(session);
+      const { rows } = await session.executeQuery<{ result: boolean }>(run(lockQuery('try_advisory_lock', key)));
+      if (rows[0]?.result !== true) return true;
+      await session.executeQuery(run(lockQuery('advisory_unlock', key)));
       return false;
     });
   }

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { RunStatus } from '../protocol/events.js';
 
 /**
  * The tables, as Kysely sees them. Timestamps are epoch milliseconds (`bigint`, read back as
@@ -20,8 +21,6 @@ export interface MessagesTable {
   run_id: string | null;
   created_at: number;
 }
-
-export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
 
 export interface RunsTable {
   id: string;
@@ -60,3 +59,15 @@ export interface DatabaseSchema {
 
 export type Database = Kysely<DatabaseSchema>;
 export type DatabaseEngine = 'sqlite' | 'postgres';
+
+/** An open database of either engine (`database.connect.ts` opens it). */
+export interface Connection {
+  readonly engine: DatabaseEngine;
+  readonly db: Database;
+  /**
+   * Closes every connection. Queries still running after `graceMs` (an initialisation waiting on a
+   * lock, say) are cut: their connections are closed under them, so nothing held on the server
+   * (advisory locks, an open transaction) outlives the process's intent to stop.
+   */
+  close(graceMs: number): Promise<void>;
+}

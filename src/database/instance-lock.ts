@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type pg from 'pg';
+import { DatabaseLock, lockQuery } from './database-locks.js';
 
 const RECONNECT_MIN_MS = 1_000;
 const RECONNECT_MAX_MS = 30_000;
@@ -28,8 +29,8 @@ export class InstanceLock {
     client.on('error', (error) => this.lost(client, error));
     await client.connect();
     try {
-      // The key is the instance id hashed to 64 bits by the server; `isInstanceAlive` probes the same key.
-      await client.query('select pg_advisory_lock(hashtextextended($1, 0))', [this.instanceId]);
+      const { text, values } = lockQuery('advisory_lock', DatabaseLock.instance(this.instanceId));
+      await client.query(text, values);
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;

@@ -1,10 +1,11 @@
 import type { DialectAdapter, Kysely } from 'kysely';
+import { DatabaseLock } from './database-locks.js';
 
 /** SQLSTATE 55P03: a lock wait ran into `lock_timeout`. */
 const LOCK_NOT_AVAILABLE = '55P03';
 
 /** The lock's key: advisory locks are per database, so it names the schema being migrated. */
-const LOCK_KEY = `hashtextextended('agent-gateway/migrations/' || current_schema(), 0)`;
+const LOCK_KEY = DatabaseLock.migrations.sql;
 
 /** Who holds the lock a replica has to wait for. */
 export interface MigrationLockHolder {

@@ -1,5 +1,6 @@
 import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryResult } from 'kysely';
-import { isStorageUnavailable, storageUnavailable } from './storage-errors.js';
+import { storageUnavailable } from '../errors/client-errors.js';
+import { isStorageUnavailable } from './storage-errors.js';
 
 export interface StorageObserver {
   /** A query or connection succeeded. */
@@ -28,7 +29,7 @@ function observedDriver(driver: Driver, observer: StorageObserver): Driver {
   const translate = (error: unknown): unknown => {
     if (!isStorageUnavailable(error)) return error;
     observer.down(error);
-    return storageUnavailable(error);
+    return storageUnavailable({ cause: error });
   };
   const observe = (connection: DatabaseConnection): DatabaseConnection => {
     if (observed.has(connection)) return connection;

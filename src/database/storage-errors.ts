@@ -1,5 +1,3 @@
-import { AppError } from '../errors/app-error.js';
-
 /** PostgreSQL SQLSTATE classes and codes that mean "the database is not there right now". */
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
 const UNAVAILABLE_SYSCALL_CODES = new Set([
@@ -36,17 +34,4 @@ export function isStorageUnavailable(error: unknown): boolean {
     if ([...UNAVAILABLE_SQLITE_CODES].some((prefix) => code.startsWith(prefix))) return true;
   }
   return typeof message === 'string' && UNAVAILABLE_MESSAGES.some((text) => message.includes(text));
-}
-
-/** The client-facing form of a storage outage: retryable, nothing half-written (every write is a transaction). */
-export function storageUnavailable(cause?: unknown): AppError {
-  return new AppError(
-    'STORAGE_UNAVAILABLE',
-    'the database is not reachable right now; retry shortly',
-    true,
-    {
-      retryAfterMs: 1_000,
-    },
-    { cause },
-  );
 }

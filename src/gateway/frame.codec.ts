@@ -1,5 +1,6 @@
 import type { RawData } from 'ws';
-import { AppError } from '../errors/app-error.js';
+import type { AppError } from '../errors/app-error.js';
+import { badRequest, validationFailed } from '../errors/client-errors.js';
 import type { ErrorPayload } from '../protocol/error-codes.js';
 import { MAX_REQUEST_ID_LENGTH } from '../protocol/events.js';
 
@@ -36,26 +37,26 @@ export type InboundFrame =
  * with an error, in order, without closing the socket.
  */
 export function decodeFrame(raw: RawData, isBinary: boolean): InboundFrame {
-  if (isBinary) return invalid('BAD_REQUEST', 'binary frames are not supported: send JSON text frames');
+  if (isBinary) return badFrame('binary frames are not supported: send JSON text frames');
   let parsed: unknown;
   try {
     parsed = JSON.parse(rawToString(raw));
   } catch {
-    return invalid('BAD_REQUEST', 'frame is not valid JSON');
+    return badFrame('frame is not valid JSON');
   }
   if (!isPlainObject(parsed)) {
-    return invalid('BAD_REQUEST', 'frame must be a JSON object {"event": string, "data": object}');
+    return badFrame('frame must be a JSON object {"event": string, "data": object}');
   }
   const { event, data } = parsed;
   const requestId = isPlainObject(data) && isRequestId(data.requestId) ? data.requestId : undefined;
   if (typeof event !== 'string' || event === '') {
-    return invalid('BAD_REQUEST', 'frame needs a non-empty string "event"', requestId);
+    return badFrame('frame needs a non-empty string "event"', requestId);
   }
   if (data === undefined) return { kind: 'request', event, data: {} };
   if (!isPlainObject(data)) {
     return {
       kind: 'invalid',
-      error: new AppError('VALIDATION_FAILED', 'data: must be an object', false, { field: 'data' }),
+      error: validationFailed('data', 'must be an object'),
     };
   }
   return { kind: 'request', event, data, requestId };
@@ -84,8 +85,8 @@ export function encodeErrorFrame(payload: ErrorPayload): string {
   });
 }
 
-function invalid(code: 'BAD_REQUEST', message: string, requestId?: string): InboundFrame {
-  return { kind: 'invalid', error: new AppError(code, message, false), requestId };
+function badFrame(message: string, requestId?: string): InboundFrame {
+  return { kind: 'invalid', error: badRequest(message), requestId };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -5,7 +5,7 @@ import type { MessageMappingProperties } from '@nestjs/websockets';
 import { isObservable } from 'rxjs';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import type { AppConfig } from '../config/app-config.js';
-import { AppError } from '../errors/app-error.js';
+import { unknownEvent } from '../errors/client-errors.js';
 import type { ConnectionRegistry } from './connection.registry.js';
 import { decodeFrame, type InboundFrame } from './frame.codec.js';
 import { isPromiseLike, WsConnection } from './ws-connection.js';
@@ -94,8 +94,7 @@ function dispatch(
   }
   const handler = handlerFor(handlers, frame.event);
   if (handler === undefined) {
-    const error = new AppError('UNKNOWN_EVENT', `unknown event "${frame.event.slice(0, 64)}"`, false);
-    connection.sendError(error.toPayload(frame.requestId));
+    connection.sendError(unknownEvent(frame.event).toPayload(frame.requestId));
     return undefined;
   }
   // Handler errors, sync or async, become error frames in WsErrorFilter inside Nest's proxy.

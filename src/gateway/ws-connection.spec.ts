@@ -1,38 +1,10 @@
-import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
-import { WebSocket } from 'ws';
+import { type WebSocket } from 'ws';
 import { AppError } from '../errors/app-error.js';
 import type { InboundFrame } from './frame.codec.js';
 import { MAX_ERROR_FRAME_BYTES } from './frame.codec.js';
+import { FakeSocket } from './testing/fake-socket.js';
 import { FLOOD_BURSTS, MAX_EARLY_FRAMES, WsConnection, type WsConnectionObserver } from './ws-connection.js';
-
-/** The parts of a `ws` socket a connection uses, recording what was sent. */
-class FakeSocket extends EventEmitter {
-  readyState: number = WebSocket.OPEN;
-  bufferedAmount = 0;
-  readonly sent: Array<{ event: string; data: Record<string, unknown> }> = [];
-  closedWith: { code: number; reason: string } | undefined;
-  terminated = false;
-  pings = 0;
-
-  send(frame: string): void {
-    this.sent.push(JSON.parse(frame) as { event: string; data: Record<string, unknown> });
-  }
-  close(code: number, reason: string): void {
-    this.closedWith = { code, reason };
-    this.readyState = WebSocket.CLOSING;
-  }
-  terminate(): void {
-    this.terminated = true;
-  }
-  ping(): void {
-    this.pings += 1;
-  }
-  pongs = 0;
-  pong(): void {
-    this.pongs += 1;
-  }
-}
 
 const request = (requestId?: string): InboundFrame => ({ kind: 'request', event: 'ping', data: {}, requestId });
 const details = { protocolVersion: 1, heartbeatMs: 1000, serverTime: '2026-11-27T00:00:00.000Z' };
@@ -65,7 +37,7 @@ describe('WsConnection', () => {
     const { connection, dispatched } = connectionWith(socket);
     connection.receive(request('a'));
     connection.receive(request());
-    connection.refuse(new AppError('SERVICE_NOT_READY', 'not ready', true), 1013, 'é'.repeat(100));
+    connection.refuse(new AppError('SERVICE_NOT_READY', 'not ready', { retryable: true }), 1013, 'é'.repeat(100));
 
     expect(dispatched).toEqual([]);
     expect(socket.sent).toEqual([
@@ -130,7 +102,7 @@ describe('WsConnection', () => {
     socket.send = (frame: string) => raw.push(frame);
     const { connection } = connectionWith(socket);
     for (let index = 0; index < 3_000; index += 1) connection.receive(request(`r${index}`.padEnd(128, '"')));
-    connection.refuse(new AppError('SERVICE_NOT_READY', 'not ready', true), 1013, 'service not ready');
+    connection.refuse(new AppError('SERVICE_NOT_READY', 'not ready', { retryable: true }), 1013, 'service not ready');
     expect(raw).toHaveLength(1);
     expect(Buffer.byteLength(raw[0] ?? '')).toBeLessThanOrEqual(MAX_ERROR_FRAME_BYTES);
     expect(JSON.parse(raw[0] ?? '')).toMatchObject({ data: { unprocessedCount: 3_000 } });

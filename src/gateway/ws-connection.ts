@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import type { Subscription } from 'rxjs';
 import { WebSocket } from 'ws';
-import { AppError } from '../errors/app-error.js';
+import type { AppError } from '../errors/app-error.js';
+import { rateLimited, tooManyEarlyFrames } from '../errors/client-errors.js';
 import { CloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
 import type { ErrorPayload } from '../protocol/error-codes.js';
 import type { ConnectionEstablished, ServerEvents } from '../protocol/events.js';
@@ -146,7 +147,8 @@ export class WsConnection {
   /**
    * Why frames are queued here: a reconnecting client flushes its queued sends the moment the
    * socket opens, and Nest binds message handlers before an async admission could finish (nest
-   * issue #882). Processing such a frame before readiness is exactly the 1011 of the incident.
+   * issue #882). Processing such a frame before readiness would reach services that are not
+   * initialised yet: the crash (and close 1011) this gateway exists to prevent.
    */
   receive(frame: InboundFrame): void {
     this.observer.onFrame?.('in');
@@ -193,12 +195,7 @@ export class WsConnection {
     if (this.dropped !== undefined) {
       const dropped = this.dropped;
       this.dropped = undefined;
-      this.sendError({
-        code: 'TOO_MANY_EARLY_FRAMES',
-        message: `${dropped.count} frame(s) sent before connection_established were dropped (beyond the first ${MAX_EARLY_FRAMES}, or over the frame rate); resend them`,
-        retryable: true,
-        ...dropped.toPayload(),
-      });
+      this.sendError({ ...tooManyEarlyFrames(dropped.count, MAX_EARLY_FRAMES).toPayload(), ...dropped.toPayload() });
     }
     this.flush();
   }
@@ -410,11 +407,9 @@ export class WsConnection {
       ...(this.userId === undefined ? {} : { userId: this.userId }),
     });
     this.refuse(
-      new AppError(
-        'RATE_LIMITED',
+      rateLimited(
         `far more than ${this.limits.messagesPerSecond} frames per second (control frames included): closing the connection`,
-        true,
-        { retryAfterMs: Math.ceil((this.limits.messageBurst / this.limits.messagesPerSecond) * 1000) },
+        Math.ceil((this.limits.messageBurst / this.limits.messagesPerSecond) * 1000),
       ),
       CloseCode.POLICY_VIOLATION,
       FLOOD_CLOSE_REASON,
@@ -426,13 +421,11 @@ export class WsConnection {
     this.observer.onEvent?.({ type: 'limited', connectionId: this.id, limit: 'message_rate' });
     this.overRate();
     if (this.state !== 'established') return;
-    this.sendError({
-      code: 'RATE_LIMITED',
-      message: `more than ${this.limits.messagesPerSecond} frames per second on this connection: this one was not processed`,
-      retryable: true,
-      retryAfterMs: Math.ceil(((1 - this.tokens) / this.limits.messagesPerSecond) * 1000),
-      ...(frame.requestId === undefined ? {} : { requestId: frame.requestId }),
-    });
+    const error = rateLimited(
+      `more than ${this.limits.messagesPerSecond} frames per second on this connection: this one was not processed`,
+      Math.ceil(((1 - this.tokens) / this.limits.messagesPerSecond) * 1000),
+    );
+    this.sendError(error.toPayload(frame.requestId));
   }
 
   private flush(): void {
@@ -449,13 +442,11 @@ export class WsConnection {
       // As many may wait as a client may send at once (WS_MESSAGE_BURST); beyond that a stalled
       // connection (a paused replay, a slow database) would pile up frames for as long as it lasts.
       if ((this.queued?.length ?? 0) >= this.limits.messageBurst) {
-        this.sendError({
-          code: 'RATE_LIMITED',
-          message: `${this.limits.messageBurst} requests are already waiting on this connection: this one was not processed`,
-          retryable: true,
-          retryAfterMs: 1_000,
-          ...(frame.requestId === undefined ? {} : { requestId: frame.requestId }),
-        });
+        const error = rateLimited(
+          `${this.limits.messageBurst} requests are already waiting on this connection: this one was not processed`,
+          1_000,
+        );
+        this.sendError(error.toPayload(frame.requestId));
         return;
       }
       (this.queued ??= []).push(frame);

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { type ArgumentsHost, Catch, Injectable, Logger, type WsExceptionFilter } from '@nestjs/common';
 import type { WebSocket } from 'ws';
 import { AppError } from '../errors/app-error.js';
+import { internalError } from '../errors/client-errors.js';
 import { ConnectionRegistry } from './connection.registry.js';
 import { isRequestId } from './frame.codec.js';
 
@@ -25,22 +25,10 @@ export class WsErrorFilter implements WsExceptionFilter {
       typeof data === 'object' && data !== null ? (data as { requestId?: unknown }).requestId : undefined;
     // Echoed only when it is a valid id: never a 100 KB string or control characters.
     const requestId = isRequestId(candidate) ? candidate : undefined;
-    if (exception instanceof AppError) {
-      connection.sendError(exception.toPayload(requestId));
-      return;
-    }
-    const correlationId = randomUUID();
-    this.logger.error(
-      `handler failed (correlationId ${correlationId}, connection ${connection.id}): ${
-        exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)
-      }`,
-    );
-    connection.sendError({
-      code: 'INTERNAL_ERROR',
-      message: 'internal error; quote the correlationId when reporting it',
-      retryable: false,
-      correlationId,
-      ...(requestId === undefined ? {} : { requestId }),
-    });
+    const error =
+      exception instanceof AppError
+        ? exception
+        : internalError(this.logger, `handler failed (connection ${connection.id})`, exception);
+    connection.sendError(error.toPayload(requestId));
   }
 }

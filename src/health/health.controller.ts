@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, ServiceUnavailableException } from '@nestjs/common';
 import { HealthCheck, type HealthCheckResult, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
-import { APP_DEPENDENCIES } from '../app.dependencies.js';
+import { ReadinessService } from '../readiness/readiness.service.js';
 import { ReadinessHealthIndicator } from './readiness.health-indicator.js';
 
 /**
@@ -14,6 +14,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly indicator: ReadinessHealthIndicator,
     private readonly indicators: HealthIndicatorService,
+    private readonly readiness: ReadinessService,
   ) {}
 
   @Get('live')
@@ -27,7 +28,7 @@ export class HealthController {
   async ready(): Promise<HealthCheckResult> {
     try {
       return await this.health.check(
-        APP_DEPENDENCIES.map(({ name }) => async () => {
+        this.readiness.snapshot.dependencies.map(({ name }) => async () => {
           try {
             return this.indicator.check(name);
           } catch (error) {

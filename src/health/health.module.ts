@@ -1,14 +1,13 @@
 import { type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import type { NextFunction, Request, Response } from 'express';
-import { DatabaseModule } from '../database/database.module.js';
-import { LlmModule } from '../llm/llm.module.js';
 import { HealthController } from './health.controller.js';
 import { ReadinessHealthIndicator } from './readiness.health-indicator.js';
 
 @Module({
   // Terminus would log every 503 during start-up; readiness logs each transition once instead.
-  imports: [TerminusModule.forRoot({ logger: false }), LlmModule, DatabaseModule],
+  // Readiness is global; every other module reaches /health/ready through it.
+  imports: [TerminusModule.forRoot({ logger: false })],
   controllers: [HealthController],
   providers: [ReadinessHealthIndicator],
 })

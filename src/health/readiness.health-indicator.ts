@@ -1,49 +1,29 @@
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import { Subscription } from 'rxjs';
-import { DatabaseService, type StorageHealth } from '../database/database.service.js';
-import { type LlmAvailability, LlmService } from '../llm/llm.service.js';
+import type { Subscription } from 'rxjs';
 import { ReadinessService } from '../readiness/readiness.service.js';
 import type { ReadinessSnapshot } from '../readiness/readiness.types.js';
 
 /**
  * One Terminus indicator per declared dependency, read from the latest readiness snapshot it is
- * subscribed to: a probe costs a lookup, never a check of its own, and nothing polls.
- * The `llm` entry also carries the provider's availability (`degraded` while a remote provider
- * fails) and the `threads` entry the database's (`storage: down` while it is unreachable); neither
- * makes the instance unready: both are shared by every replica.
+ * subscribed to: a probe costs a lookup, never a check of its own, and nothing polls. Each entry
+ * also carries what the dependency's owner publishes with its registration (`track(name, init,
+ * { details })`): the model provider's availability, the database's. This file knows no
+ * dependency by name.
  */
 @Injectable()
 export class ReadinessHealthIndicator implements OnModuleDestroy {
   private latest: ReadinessSnapshot;
-  private llm: LlmAvailability;
-  private storage: StorageHealth;
-  private readonly subscription = new Subscription();
+  private readonly subscription: Subscription;
 
   constructor(
-    readiness: ReadinessService,
-    llm: LlmService,
-    database: DatabaseService,
+    private readonly readiness: ReadinessService,
     private readonly indicators: HealthIndicatorService,
   ) {
     this.latest = readiness.snapshot;
-    this.llm = llm.currentAvailability;
-    this.storage = database.currentHealth;
-    this.subscription.add(
-      database.health$.subscribe((health) => {
-        this.storage = health;
-      }),
-    );
-    this.subscription.add(
-      readiness.snapshot$.subscribe((snapshot) => {
-        this.latest = snapshot;
-      }),
-    );
-    this.subscription.add(
-      llm.availability$.subscribe((availability) => {
-        this.llm = availability;
-      }),
-    );
+    this.subscription = readiness.snapshot$.subscribe((snapshot) => {
+      this.latest = snapshot;
+    });
   }
 
   /** `up` when the dependency is ready and the instance is not draining. */
@@ -59,32 +39,9 @@ export class ReadinessHealthIndicator implements OnModuleDestroy {
       ...(dependency.startedAt === undefined ? {} : { startedAt: new Date(dependency.startedAt).toISOString() }),
       ...(dependency.durationMs === undefined ? {} : { durationMs: dependency.durationMs }),
       ...(dependency.lastError === undefined ? {} : { lastError: dependency.lastError }),
-      ...(name === 'llm' ? this.llmDetails() : {}),
-      ...(name === 'threads' ? this.storageDetails() : {}),
+      ...this.readiness.details(name),
     };
     return dependency.state === 'ready' && phase !== 'draining' ? session.up(details) : session.down(details);
-  }
-
-  private llmDetails(): Record<string, unknown> {
-    const { provider, status, lastError, since } = this.llm;
-    // `misconfigured` names a problem no retry fixes (a wrong key, model or URL): an operator's.
-    return status === 'up'
-      ? { provider }
-      : {
-          provider,
-          degraded: true,
-          ...(status === 'misconfigured' ? { misconfigured: true } : {}),
-          degradedSince: new Date(since).toISOString(),
-          providerError: lastError,
-        };
-  }
-
-  /** Reported, not judged: the database is shared, and unrouting every replica at once would not bring it back. */
-  private storageDetails(): Record<string, unknown> {
-    const { status, lastError, since } = this.storage;
-    return status === 'up'
-      ? { storage: 'up' }
-      : { storage: 'down', storageDownSince: new Date(since).toISOString(), storageError: lastError };
   }
 
   onModuleDestroy(): void {

@@ -1,6 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, NotFoundException } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import type { ErrorPayload } from '../protocol/error-codes.js';
+import { notFound } from '../errors/client-errors.js';
 
 /**
  * A route that does not exist answers in the documented error shape, `{code: "NOT_FOUND", message,
@@ -13,13 +13,7 @@ export class NotFoundFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const request = http.getRequest<Request>();
     const response = http.getResponse<Response>();
-    // The path is the client's: quoted only in part.
-    const payload: ErrorPayload = {
-      code: 'NOT_FOUND',
-      message: `no such route: ${request.method} ${request.path.slice(0, 200)}`,
-      retryable: false,
-    };
     response.setHeader('Cache-Control', 'no-store');
-    response.status(404).json(payload);
+    response.status(404).json(notFound(request.method, request.path).toPayload());
   }
 }

@@ -11,13 +11,20 @@
  * more than a fixed number of times.
  */
 export function findArithmetic(text: string): string | undefined {
-  let start = 0;
-  while (start < text.length) {
+  const digits = /\d/gu;
+  let from = 0;
+  for (;;) {
+    // Only a digit can start an operand: jump to the next one (natively), then back over the signs
+    // and parentheses before it, which start the match when there are any.
+    digits.lastIndex = from;
+    const digit = digits.exec(text);
+    if (digit === null) return undefined;
+    let start = digit.index;
+    while (start > from && isSign(text, start - 1)) start -= 1;
     const attempt = matchAt(text, start);
     if (attempt.end !== undefined) return text.slice(start, attempt.end);
-    start = Math.max(start + 1, attempt.skipTo);
+    from = Math.max(digit.index + 1, attempt.skipTo);
   }
-  return undefined;
 }
 
 interface Attempt {
@@ -62,8 +69,23 @@ function skip(text: string, from: number, accept: (text: string, index: number) 
   return index;
 }
 
-const SPACE = /\s/u;
-const isSpace = (text: string, index: number): boolean => SPACE.test(text[index] ?? '');
+/** `\s` of a Unicode regular expression, by code unit. */
+const isSpace = (text: string, index: number): boolean => {
+  const code = text.charCodeAt(index);
+  return (
+    code === 32 ||
+    (code >= 9 && code <= 13) ||
+    code === 160 ||
+    code === 5760 ||
+    (code >= 8192 && code <= 8202) ||
+    code === 8232 ||
+    code === 8233 ||
+    code === 8239 ||
+    code === 8287 ||
+    code === 12288 ||
+    code === 65279
+  );
+};
 const isDigit = (text: string, index: number): boolean => {
   const code = text.charCodeAt(index);
   return code >= 48 && code <= 57;

@@ -45,7 +45,9 @@ export class LlmService implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     // Configuration, client and (local) model load gate readiness; reaching a remote endpoint does not.
-    this.readiness.track(DEPENDENCY, (signal) => this.provider.init(signal));
+    this.readiness.track(DEPENDENCY, (signal) => this.provider.init(signal), {
+      details: () => this.healthDetails(),
+    });
   }
 
   get currentAvailability(): LlmAvailability {
@@ -76,6 +78,24 @@ export class LlmService implements OnApplicationBootstrap {
       [Symbol.asyncIterator]: () => iterator,
     };
     return iterator;
+  }
+
+  /**
+   * The `llm` entry of `/health/ready`: the provider, and while it fails, since when and why
+   * (`misconfigured` when no retry can fix it). Never a reason to be unready: every replica shares
+   * the provider, so unrouting them all would not bring it back.
+   */
+  private healthDetails(): Record<string, unknown> {
+    const { provider, status, lastError, since } = this.currentAvailability;
+    return status === 'up'
+      ? { provider }
+      : {
+          provider,
+          degraded: true,
+          ...(status === 'misconfigured' ? { misconfigured: true } : {}),
+          degradedSince: new Date(since).toISOString(),
+          providerError: lastError,
+        };
   }
 
   private markUp(): void {

@@ -1,3 +1,5 @@
+import type { Usage } from '../protocol/events.js';
+
 /**
  * The provider-neutral model interface the agent talks to. A request is a conversation plus the
  * tools the model may call; the answer is a stream of chunks: text deltas, complete tool calls
@@ -30,15 +32,10 @@ export interface LlmRequest {
   readonly tools?: readonly LlmToolSpec[];
 }
 
-export interface LlmUsage {
-  readonly promptTokens: number;
-  readonly completionTokens: number;
-}
-
 export type LlmChunk =
   | { readonly type: 'text'; readonly text: string }
   | { readonly type: 'tool_call'; readonly call: LlmToolCall }
-  | { readonly type: 'finish'; readonly usage: LlmUsage };
+  | { readonly type: 'finish'; readonly usage: Usage };
 
 /**
  * One model backend. `stream` must stop promptly when `signal` aborts, and report failures of

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type OpenAI from 'openai';
 import type * as OpenAiSdk from 'openai';
+import { untilAborted } from './abortable.js';
 import { LlmUnavailableError } from './llm.errors.js';
-import type { LlmChunk, LlmMessage, LlmProvider, LlmRequest, LlmToolCall, LlmToolSpec, LlmUsage } from './llm.types.js';
+import type { LlmChunk, LlmMessage, LlmProvider, LlmRequest, LlmToolCall, LlmToolSpec } from './llm.types.js';
+import type { Usage } from '../protocol/events.js';
 
 export interface OpenAiProviderOptions {
   /** Base URL of an OpenAI-compatible API, including the version path (`https://api.openai.com/v1`). */
@@ -45,7 +47,7 @@ export class OpenAiProvider implements LlmProvider {
     signal.throwIfAborted();
     const idle = new AbortController();
     const calls = new ToolCallAssembler();
-    let usage: LlmUsage = { promptTokens: 0, completionTokens: 0 };
+    let usage: Usage = { promptTokens: 0, completionTokens: 0 };
     const params: OpenAI.ChatCompletionCreateParamsStreaming = {
       model: this.options.model,
       messages: request.messages.map(toOpenAiMessage),
@@ -55,7 +57,9 @@ export class OpenAiProvider implements LlmProvider {
     };
     try {
       const pending = this.client.chat.completions.create(params, { signal: AbortSignal.any([signal, idle.signal]) });
-      const stream = await rejectOnAbort(pending, signal);
+      // The SDK sleeps between retries without watching the signal, for as long as the server's
+      // `retry-after` asks (it sets no cap), so a caller's abort must not wait for that sleep.
+      const stream = await untilAborted(pending, signal);
       for await (const chunk of this.failWhenIdle(stream, idle)) {
         if (chunk.usage) {
           usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
@@ -164,24 +168,6 @@ function toOpenAiTool(tool: LlmToolSpec): OpenAI.ChatCompletionTool {
     type: 'function',
     function: { name: tool.name, description: tool.description, parameters: { ...tool.parameters } },
   };
-}
-
-/**
- * The SDK sleeps between retries without watching the signal, for as long as the server's
- * `retry-after` asks (it sets no cap), so a caller's abort must not wait for that sleep.
- */
-function rejectOnAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    const settle =
-      <V>(done: (value: V) => void) =>
-      (value: V) => {
-        signal.removeEventListener('abort', onAbort);
-        done(value);
-      };
-    promise.then(settle(resolve), settle(reject));
-  });
 }
 
 function describeFailure(error: unknown, { apiKey, timeoutMs }: OpenAiProviderOptions, sdk: Sdk | undefined): string {

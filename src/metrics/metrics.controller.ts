@@ -1,6 +1,6 @@
 import { Controller, Get, Header, Res, UseFilters } from '@nestjs/common';
 import type { Response } from 'express';
-import { HttpErrorFilter } from '../gateway/http-error.filter.js';
+import { HttpErrorFilter } from '../http/http-error.filter.js';
 import { MetricsService } from './metrics.service.js';
 
 /** `GET /metrics`: Prometheus text format. Not gated by readiness: a starting instance is worth watching too. */

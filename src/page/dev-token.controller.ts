@@ -2,10 +2,10 @@ import { Body, Controller, HttpCode, Post, Req, UseFilters } from '@nestjs/commo
 import { JwtService } from '@nestjs/jwt';
 import type { Request } from 'express';
 import { isLoopbackHost } from '../config/load-config.js';
-import { AppError } from '../errors/app-error.js';
+import { forbidden } from '../errors/client-errors.js';
 import { z } from 'zod';
-import { HttpErrorFilter } from '../gateway/http-error.filter.js';
-import { RequestValidationPipe } from '../gateway/request-validation.pipe.js';
+import { HttpErrorFilter } from '../http/http-error.filter.js';
+import { RequestValidationPipe } from '../http/request-validation.pipe.js';
 
 const devTokenRequest = z.object({
   userId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/u, 'must be 1–64 letters, digits, dots, dashes or underscores'),
@@ -36,7 +36,7 @@ export class DevTokenController {
     @Body(new RequestValidationPipe(devTokenRequest)) body: z.infer<typeof devTokenRequest>,
   ): DevToken {
     if (!isLoopbackHost(request.socket.remoteAddress ?? '')) {
-      throw new AppError('FORBIDDEN', 'development tokens are served to clients on this machine only', false);
+      throw forbidden('development tokens are served to clients on this machine only');
     }
     const token = this.jwt.sign({ sub: body.userId }, { expiresIn: body.ttlSeconds });
     return { token, userId: body.userId, expiresAt: new Date(Date.now() + body.ttlSeconds * 1000).toISOString() };

@@ -14,6 +14,17 @@ import {
 /** Does the real work of one dependency; it should stop early when `signal` aborts. */
 export type DependencyInitializer = (signal: AbortSignal) => Promise<void>;
 
+/**
+ * What a dependency's owner knows beyond its readiness, read when a probe asks (the model
+ * provider's availability, the database's): shown in that dependency's `/health/ready` entry,
+ * never a reason to be unready. Cheap and synchronous: it reads state the owner already keeps.
+ */
+export type DependencyDetails = () => Readonly<Record<string, unknown>>;
+
+export interface TrackOptions {
+  readonly details?: DependencyDetails;
+}
+
 const DEFAULT_RETRY: ReadinessRetryOptions = { initialDelayMs: 100, maxDelayMs: 5_000 };
 
 /**
@@ -31,6 +42,7 @@ export class ReadinessService implements OnModuleDestroy {
   private readonly subject: BehaviorSubject<ReadinessSnapshot>;
   private readonly retry: ReadinessRetryOptions;
   private readonly tracked = new Set<string>();
+  private readonly detailsOf = new Map<string, DependencyDetails>();
   /** Aborted when initialisation must stop: deadline, drain or shutdown. */
   private readonly stop = new AbortController();
   private readonly createdAt = performance.now();
@@ -80,14 +92,20 @@ export class ReadinessService implements OnModuleDestroy {
    * it depends on are ready. A failure is retried with exponential backoff until the start-up
    * deadline, except a {@link FatalInitError}, which fails the dependency at once.
    */
-  track(name: string, initialize: DependencyInitializer): void {
+  track(name: string, initialize: DependencyInitializer, options: TrackOptions = {}): void {
     this.status(name);
     if (this.tracked.has(name)) throw new Error(`readiness: dependency "${name}" is already tracked`);
     this.tracked.add(name);
+    if (options.details !== undefined) this.detailsOf.set(name, options.details);
     this.run(name, initialize).catch((error: unknown) => {
       // run() handles every initialiser failure itself; reaching this is a bug in run().
       this.logger.error(`dependency ${name}: tracking crashed: ${describe(error)}`);
     });
+  }
+
+  /** What the owner of `name` publishes about it (see {@link DependencyDetails}); nothing if it publishes nothing. */
+  details(name: string): Readonly<Record<string, unknown>> {
+    return this.detailsOf.get(name)?.() ?? {};
   }
 
   /**

@@ -2,7 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { AgentSupervisor } from '../agent/agent.supervisor.js';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
-import { AppError } from '../errors/app-error.js';
+import { serviceShuttingDown } from '../errors/client-errors.js';
 import { ConnectionRegistry } from '../gateway/connection.registry.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
@@ -78,7 +78,8 @@ export class GracefulShutdown {
     const sockets = await this.connections.closeAll(
       CloseCode.SERVICE_RESTART,
       'service restart',
-      new AppError('SERVICE_SHUTTING_DOWN', 'this instance is shutting down; reconnect', true, { retryAfterMs: 0 }),
+      // By now the load balancers have stopped routing here: reconnecting at once is right.
+      serviceShuttingDown({ retryAfterMs: 0 }),
       CLOSE_HANDSHAKE_MS,
     );
 

@@ -6,7 +6,7 @@ import { RunEventRepository } from './run-event.repository.js';
 import { ThreadRepository } from './thread.repository.js';
 import type { Message, StoredRunEvent, Thread } from './thread.types.js';
 
-export interface RunStart {
+export interface NewRun {
   /** Set when the run starts a new thread. */
   readonly newThread?: Thread;
   readonly threadId: string;
@@ -43,7 +43,7 @@ export class RunJournal {
     private readonly runEvents: RunEventRepository,
   ) {}
 
-  async begin(start: RunStart): Promise<void> {
+  async begin(start: NewRun): Promise<void> {
     const at = start.userMessage.createdAt;
     await this.database.db.transaction().execute(async (trx) => {
       if (start.newThread !== undefined) await this.threads.insert(start.newThread, trx);

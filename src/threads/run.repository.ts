@@ -2,14 +2,14 @@ import { Injectable } from '@nestjs/common';
 import type { Selectable } from 'kysely';
 import { DatabaseService } from '../database/database.service.js';
 import type { Database, RunsTable } from '../database/database.types.js';
-import type { Run, RunStatus, RunUsage } from './thread.types.js';
+import type { Run, RunStatus, Usage } from './thread.types.js';
 
 export interface RunOutcome {
   readonly status: Exclude<RunStatus, 'running'>;
   readonly at: Date;
   readonly messageId?: string;
   readonly error?: { readonly code: string; readonly message: string };
-  readonly usage?: RunUsage;
+  readonly usage?: Usage;
 }
 
 @Injectable()

@@ -1,6 +1,6 @@
-import type { RunStatus } from '../database/database.types.js';
+import type { RunStatus, Usage } from '../protocol/events.js';
 
-export type { RunStatus };
+export type { RunStatus, Usage };
 
 export interface Thread {
   readonly id: string;
@@ -19,11 +19,6 @@ export interface Message {
   readonly createdAt: Date;
 }
 
-export interface RunUsage {
-  readonly promptTokens: number;
-  readonly completionTokens: number;
-}
-
 export interface Run {
   readonly id: string;
   readonly threadId: string;
@@ -35,7 +30,7 @@ export interface Run {
   /** The assistant's answer, once completed. */
   readonly messageId?: string;
   readonly error?: { readonly code: string; readonly message: string };
-  readonly usage?: RunUsage;
+  readonly usage?: Usage;
   readonly createdAt: Date;
   readonly updatedAt: Date;
   readonly finishedAt?: Date;
@@ -54,5 +49,3 @@ export interface Page<T> {
   /** Pass back to get the next (older) page; absent on the last page. */
   readonly next?: string;
 }
-
-export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled', 'interrupted'];

@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { AppDependency } from '../app.dependencies.js';
 import { DatabaseService } from '../database/database.service.js';
-import { AppError } from '../errors/app-error.js';
+import { runInterrupted, runNotFound, threadNotFound, validationFailed } from '../errors/client-errors.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
 import { MessageRepository } from './message.repository.js';
 import { RunRepository } from './run.repository.js';
@@ -10,11 +10,6 @@ import { type ThreadCursor, ThreadRepository } from './thread.repository.js';
 import type { Message, Page, Run, StoredRunEvent, Thread } from './thread.types.js';
 
 const DEPENDENCY: AppDependency = 'threads';
-
-export const RUN_INTERRUPTED = {
-  code: 'RUN_INTERRUPTED',
-  message: 'the server restarted while this run was in progress; send the message again',
-} as const;
 
 /**
  * The conversation store, read side: threads, their history and runs, always scoped by owner.
@@ -36,7 +31,18 @@ export class ThreadsService implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    this.readiness.track(DEPENDENCY, (signal) => this.init(signal));
+    this.readiness.track(DEPENDENCY, (signal) => this.init(signal), { details: () => this.storageDetails() });
+  }
+
+  /**
+   * The `threads` entry of `/health/ready` carries the database's health, reported, not judged: the
+   * database is shared, and unrouting every replica at once would not bring it back.
+   */
+  private storageDetails(): Record<string, unknown> {
+    const { status, lastError, since } = this.database.currentHealth;
+    return status === 'up'
+      ? { storage: 'up' }
+      : { storage: 'down', storageDownSince: new Date(since).toISOString(), storageError: lastError };
   }
 
   async listThreads(ownerId: string, limit: number, cursor?: string): Promise<Page<Thread>> {
@@ -66,7 +72,7 @@ export class ThreadsService implements OnApplicationBootstrap {
 
   async findThread(ownerId: string, threadId: string): Promise<Thread> {
     const thread = await this.threads.findOwned(ownerId, threadId);
-    if (thread === undefined) throw new AppError('THREAD_NOT_FOUND', `thread ${threadId} not found`);
+    if (thread === undefined) throw threadNotFound(threadId);
     return thread;
   }
 
@@ -77,7 +83,7 @@ export class ThreadsService implements OnApplicationBootstrap {
 
   async findRun(ownerId: string, runId: string): Promise<Run> {
     const run = await this.runs.findOwned(ownerId, runId);
-    if (run === undefined) throw new AppError('RUN_NOT_FOUND', `run ${runId} not found`);
+    if (run === undefined) throw runNotFound(runId);
     return run;
   }
 
@@ -93,10 +99,10 @@ export class ThreadsService implements OnApplicationBootstrap {
    * The run, with a `running` status corrected to `interrupted` when the process executing it is
    * gone: the status a client must see after a restart.
    */
-  async findRunChecked(ownerId: string, runId: string): Promise<Run> {
+  async findRunAsOfNow(ownerId: string, runId: string): Promise<Run> {
     const run = await this.findRun(ownerId, runId);
     if (run.status !== 'running' || (await this.database.isInstanceAlive(run.instanceId))) return run;
-    await this.runs.interruptInstance(run.instanceId, RUN_INTERRUPTED, new Date());
+    await this.runs.interruptInstance(run.instanceId, runInterrupted(), new Date());
     return this.findRun(ownerId, runId);
   }
 
@@ -106,7 +112,7 @@ export class ThreadsService implements OnApplicationBootstrap {
     let interrupted = 0;
     for (const instanceId of await this.runs.runningInstances()) {
       if (await this.database.isInstanceAlive(instanceId)) continue;
-      interrupted += await this.runs.interruptInstance(instanceId, RUN_INTERRUPTED, new Date());
+      interrupted += await this.runs.interruptInstance(instanceId, runInterrupted(), new Date());
     }
     if (interrupted > 0)
       this.logger.warn(`${interrupted} run(s) left running by a process that died marked interrupted`);
@@ -120,7 +126,7 @@ function encodeCursor(cursor: ThreadCursor): string {
 function decodeCursor(cursor: string): ThreadCursor {
   const match = /^(\d{1,16})\.([0-9a-f-]{36})$/u.exec(Buffer.from(cursor, 'base64url').toString());
   if (match?.[1] === undefined || match[2] === undefined) {
-    throw new AppError('VALIDATION_FAILED', 'cursor: is not a cursor this server returned', false, { field: 'cursor' });
+    throw validationFailed('cursor', 'is not a cursor this server returned');
   }
   return { updatedAt: Number(match[1]), id: match[2] };
 }

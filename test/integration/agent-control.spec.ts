@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { LLM_PROVIDER } from '../../src/llm/llm.constants.js';
 import { RunJournal } from '../../src/threads/run-journal.service.js';
-import { storageUnavailable } from '../../src/database/storage-errors.js';
+import { storageUnavailable } from '../../src/errors/client-errors.js';
 import { ThreadsService } from '../../src/threads/threads.service.js';
 import { ScriptedModel } from '../support/scripted-model.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
@@ -327,7 +327,7 @@ describe('when the database fails', () => {
 
     private error(): Error {
       return this.failure === 'outage'
-        ? storageUnavailable(new Error('connection lost'))
+        ? storageUnavailable({ cause: new Error('connection lost') })
         : Object.assign(new Error('value too long for type character varying(255)'), { code: '22001' });
     }
 

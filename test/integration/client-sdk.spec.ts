@@ -7,7 +7,7 @@ import {
   GatewayError,
 } from '../../src/client/index.js';
 import type { RunFrame } from '../../src/protocol/events.js';
-import { AppError } from '../../src/errors/app-error.js';
+import { serviceShuttingDown } from '../../src/errors/client-errors.js';
 import { ConnectionRegistry } from '../../src/gateway/connection.registry.js';
 import { deferred } from '../support/deferred.js';
 import { freePort } from '../support/server-process.js';
@@ -181,7 +181,7 @@ describe('the client SDK', () => {
       const alice = client({ reconnect: { stableAfterMs: 60_000 } });
       await alice.connect();
       const registry = app.app.get(ConnectionRegistry);
-      const restart = new AppError('SERVICE_SHUTTING_DOWN', 'draining', true, { retryAfterMs: 0 });
+      const restart = serviceShuttingDown({ retryAfterMs: 0 });
       for (const attempt of [2, 3]) {
         const reconnecting = reaches(alice, (state) => state.status === 'reconnecting');
         await registry.closeAll(1012, 'service restart', restart, 1_000);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { AgentRequest } from '../../src/protocol/events.js';
-import { AgentSupervisor, type RunStart } from '../../src/agent/agent.supervisor.js';
+import { AgentSupervisor, type StartOutcome } from '../../src/agent/agent.supervisor.js';
 import { LlmService } from '../../src/llm/llm.service.js';
 import type { LlmChunk, LlmRequest } from '../../src/llm/llm.types.js';
 import { type Principal, TokenVerifier } from '../../src/auth/token-verifier.service.js';
@@ -20,7 +20,7 @@ class FlakyVerifier extends TokenVerifier {
 
 /** The real supervisor (it still initialises and tracks readiness) with a bug in `start`. */
 class ExplodingSupervisor extends AgentSupervisor {
-  override start(ownerId: string, request: AgentRequest): Promise<RunStart> {
+  override start(ownerId: string, request: AgentRequest): Promise<StartOutcome> {
     if (request.message === 'throw') throw new Error('supervisor exploded');
     return super.start(ownerId, request);
   }

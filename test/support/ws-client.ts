@@ -1,11 +1,10 @@
 import { WebSocket, type ClientOptions } from 'ws';
+import { TERMINAL_RUN_EVENTS } from '../../src/protocol/events.js';
 
 export interface ReceivedFrame {
   readonly event: string;
   readonly data: Record<string, unknown>;
 }
-
-export const RUN_END_EVENTS = ['agent_completed', 'agent_cancelled', 'agent_error'] as const;
 
 export interface CloseInfo {
   readonly code: number;
@@ -89,7 +88,7 @@ export class TestClient {
 
   /** The final frame of the run started by `requestId`: `agent_completed`, `agent_cancelled` or `agent_error`. */
   runEnd(requestId: string): Promise<ReceivedFrame> {
-    return this.waitFor(RUN_END_EVENTS, (data) => data.requestId === requestId);
+    return this.waitFor(TERMINAL_RUN_EVENTS, (data) => data.requestId === requestId);
   }
 
   /** Sends an `agent_request` and resolves with every event of its run, once the run has ended. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type Tool } from './tool.js';
+import { type Tool, toolSpec } from './tool.js';
 
 export interface CurrentTimeArgs {
   readonly timezone?: string;
@@ -29,28 +29,25 @@ function isKnownTimeZone(timeZone: string): boolean {
 
 /** Builds the tool around a clock, so tests can pin the time. */
 export function createCurrentTimeTool(now: () => Date = () => new Date()): Tool<CurrentTimeArgs, CurrentTimeResult> {
+  const args = z
+    .object({
+      timezone: z
+        .string()
+        .min(1)
+        .max(64)
+        .refine(isKnownTimeZone, { message: 'unknown time zone' })
+        .describe('An IANA time zone name such as "Europe/Paris" or "Asia/Tokyo". Defaults to "UTC".')
+        .optional(),
+    })
+    .strict();
   return {
-    spec: {
-      name: 'current_time',
-      description:
-        'Returns the current date and time: the UTC instant in ISO 8601 and a human-readable form in the ' +
+    spec: toolSpec(
+      'current_time',
+      'Returns the current date and time: the UTC instant in ISO 8601 and a human-readable form in the ' +
         'requested time zone. Use it whenever the answer depends on today’s date or the time of day.',
-      parameters: {
-        type: 'object',
-        properties: {
-          timezone: {
-            type: 'string',
-            description: 'An IANA time zone name such as "Europe/Paris" or "Asia/Tokyo". Defaults to "UTC".',
-          },
-        },
-        additionalProperties: false,
-      },
-    },
-    args: z
-      .object({
-        timezone: z.string().min(1).max(64).refine(isKnownTimeZone, { message: 'unknown time zone' }).optional(),
-      })
-      .strict(),
+      args,
+    ),
+    args,
     async execute({ timezone = DEFAULT_TIME_ZONE }, signal) {
       signal.throwIfAborted();
       const instant = now();

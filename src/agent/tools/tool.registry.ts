@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { ToolErrorCode } from '../../protocol/error-codes.js';
 import type { LlmToolCall, LlmToolSpec } from '../../llm/llm.types.js';
-import { untilAborted } from '../abortable.js';
+import { untilAborted } from '../../llm/abortable.js';
 import { AGENT_TOOLS } from '../agent.constants.js';
 import { type Tool, ToolError } from './tool.js';
 

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { LlmToolSpec } from '../../llm/llm.types.js';
 
 /**
@@ -10,6 +10,16 @@ export interface Tool<Args = unknown, Result = unknown> {
   readonly spec: LlmToolSpec;
   readonly args: z.ZodType<Args>;
   execute(args: Args, signal: AbortSignal): Promise<Result>;
+}
+
+/**
+ * The spec the model sees, its arguments' JSON Schema generated from the same zod schema that
+ * validates them: one definition, so the two cannot drift. (Refinements, such as "a known time
+ * zone", have no JSON Schema form: the description says them.)
+ */
+export function toolSpec(name: string, description: string, args: z.ZodType): LlmToolSpec {
+  const { $schema: _dialect, ...parameters } = z.toJSONSchema(args, { unrepresentable: 'any' });
+  return { name, description, parameters };
 }
 
 /** A tool failed in a way the model should hear about; `code` is stable. */

@@ -1,6 +1,6 @@
 import type { TestingModuleBuilder } from '@nestjs/testing';
 import { READINESS_OPTIONS } from '../readiness.constants.js';
-import { type DependencyInitializer, ReadinessService } from '../readiness.service.js';
+import { type DependencyInitializer, ReadinessService, type TrackOptions } from '../readiness.service.js';
 import type { ReadinessOptions } from '../readiness.types.js';
 
 interface Waiter {
@@ -112,7 +112,7 @@ class GatedReadinessService extends ReadinessService {
     super(options);
   }
 
-  override track(name: string, initialize: DependencyInitializer): void {
-    super.track(name, this.gates.wrap(name, initialize));
+  override track(name: string, initialize: DependencyInitializer, options?: TrackOptions): void {
+    super.track(name, this.gates.wrap(name, initialize), options);
   }
 }

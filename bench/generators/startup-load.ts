@@ -1,6 +1,6 @@
 /**
  * The generator of the start-up scenarios (`bench/startup-side-by-side.ts`), a process of its own
- * pinned to the load core, like `bench/load-generator.ts`. One invocation, one job, one
+ * pinned to the load core, like `bench/generators/load-generator.ts`. One invocation, one job, one
  * `RESULT {json}` line. Every time is on the wall clock (`performance.timeOrigin +
  * performance.now()`, ms), so that it compares with the spawn time and the server's log lines.
  *

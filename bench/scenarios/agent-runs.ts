@@ -6,12 +6,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
-import { calculatorTool } from '../src/agent/tools/calculator.tool.js';
-import { currentTimeTool } from '../src/agent/tools/current-time.tool.js';
-import { LocalModel } from '../src/llm/local-model.js';
-import { createTestDatabase, type Engine } from '../test/support/databases.js';
-import { ServerProcess } from '../test/support/server-process.js';
-import { signToken, TEST_JWT_SECRET } from '../test/support/tokens.js';
+import { calculatorTool } from '../../src/agent/tools/calculator.tool.js';
+import { currentTimeTool } from '../../src/agent/tools/current-time.tool.js';
+import { LocalModel } from '../../src/llm/local-model.js';
+import { createTestDatabase, type Engine } from '../../test/support/databases.js';
+import { ServerProcess } from '../../test/support/server-process.js';
+import { signToken, TEST_JWT_SECRET } from '../../test/support/tokens.js';
+import { fix, percentile } from '../harness/stats.js';
 
 export interface Percentiles {
   readonly p50: number;
@@ -33,13 +34,7 @@ const MESSAGE = 'Please summarise what a readiness probe is for, in a few short 
 const RUNS_PER_THREAD = 10;
 
 export function percentiles(values: readonly number[]): Percentiles {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
-  return { p50: round(at(0.5)), p99: round(at(0.99)), max: round(sorted.at(-1) ?? NaN) };
-}
-
-function round(value: number): number {
-  return Math.round(value * 100) / 100;
+  return { p50: fix(percentile(values, 0.5)), p99: fix(percentile(values, 0.99)), max: fix(percentile(values, 1)) };
 }
 
 /** The embedded model alone, in this process: streaming the same reply, nothing else. */
@@ -122,7 +117,7 @@ export async function measureRunLatency(engine: Engine, runs: number): Promise<R
       runs,
       endToEndMs,
       modelMs,
-      overheadMs: { p50: round(endToEndMs.p50 - modelMs.p50), p99: round(endToEndMs.p99 - modelMs.p99) },
+      overheadMs: { p50: fix(endToEndMs.p50 - modelMs.p50), p99: fix(endToEndMs.p99 - modelMs.p99) },
     };
   } finally {
     await server.stop();

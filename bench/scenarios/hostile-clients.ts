@@ -14,38 +14,22 @@
  *
  * Goals (issue 11): 2. keeps `/health/live` p99 ≤ 200 ms and RSS growth ≤ 128 MB.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { WebSocket } from 'ws';
-import { ServerProcess } from '../test/support/server-process.js';
-import { signToken, TEST_JWT_SECRET } from '../test/support/tokens.js';
+import { ServerProcess } from '../../test/support/server-process.js';
+import { signToken, TEST_JWT_SECRET } from '../../test/support/tokens.js';
+import { memoryStatus, processCpuMs } from '../harness/cpu.js';
+import { LOAD_CPU, pin, SERVER_CPU } from '../harness/processes.js';
+import { percentile } from '../harness/stats.js';
 
-const PINNED =
-  cpus().length >= 2 && spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
-
-/** Pins `pid` (every thread) to `cpuList`: the server to 0, the clients to 1. */
-function pin(pid: number | undefined, cpuList = '0'): void {
-  if (PINNED && pid !== undefined) spawnSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
-}
-
-/** utime + stime of `pid`, ms. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
+const MiB = 2 ** 20;
 
 /** A field of /proc/<pid>/status in MiB (VmRSS, VmHWM), or NaN once the process is gone. */
 function statusMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  try {
-    const match = new RegExp(`${field}:\\s+(\\d+) kB`, 'u').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return Math.round(Number(match?.[1]) / 1024);
-  } catch {
-    return Number.NaN;
-  }
+  return Math.round(memoryStatus(pid, field) / MiB);
 }
 
 function open(port: number, sub: string): WebSocket {
@@ -86,7 +70,7 @@ export async function measureHeldFlood(
   env: Record<string, string> = {},
 ): Promise<HeldFloodResult> {
   const server = await ServerProcess.start({ JWT_SECRET: TEST_JWT_SECRET, LOCAL_LLM_WARMUP_MS: '6000', ...env });
-  pin(server.child.pid);
+  pin(server.child.pid, SERVER_CPU);
   const pid = server.child.pid ?? 0;
   try {
     await server.waitForLine((line) => line.includes('listening on'));
@@ -156,19 +140,13 @@ once();
 `;
 
 function runProbe(port: number, seconds: number): Promise<number[]> {
-  const child: ChildProcess = spawn(
-    PINNED ? 'taskset' : process.execPath,
-    [...(PINNED ? ['-c', '1', process.execPath] : []), '-e', PROBE, String(port), String(seconds)],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
+  const child: ChildProcess = spawn(process.execPath, ['-e', PROBE, String(port), String(seconds)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  pin(child.pid, LOAD_CPU);
   let out = '';
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
   return new Promise((resolve) => child.once('exit', () => resolve(JSON.parse(out || '[]') as number[])));
-}
-
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
 /** A finished run of about `words` deltas, made by the embedded model echoing a long message. */
@@ -191,7 +169,7 @@ async function finishedRun(port: number, words: number): Promise<{ runId: string
 
 export async function measureResumeFlood(seconds = 10, sockets = 20): Promise<ResumeFloodResult> {
   const server = await ServerProcess.start({ JWT_SECRET: TEST_JWT_SECRET, NODE_ENV: 'production' });
-  pin(server.child.pid);
+  pin(server.child.pid, SERVER_CPU);
   const pid = server.child.pid ?? 0;
   try {
     await server.ready();
@@ -210,7 +188,7 @@ export async function measureResumeFlood(seconds = 10, sockets = 20): Promise<Re
         socket.once('message', () => (socket as unknown as { _socket: { pause(): void } })._socket.pause());
     });
     const rssBeforeMiB = statusMiB(pid, 'VmRSS');
-    const cpuBefore = cpuMs(pid);
+    const cpuBefore = processCpuMs(pid);
     const probe = runProbe(server.port, seconds);
     // As fast as the limits allow: a burst of 100, then 50 per second (WS_MESSAGE_BURST,
     // WS_MAX_MESSAGES_PER_SECOND).
@@ -229,7 +207,7 @@ export async function measureResumeFlood(seconds = 10, sockets = 20): Promise<Re
       await sleep(20);
     }
     const latencies = await probe;
-    const serverCpuMs = cpuMs(pid) - cpuBefore;
+    const serverCpuMs = processCpuMs(pid) - cpuBefore;
     const peakRssMiB = statusMiB(pid, 'VmHWM');
     for (const socket of clients) socket.terminate();
     return {
@@ -243,8 +221,8 @@ export async function measureResumeFlood(seconds = 10, sockets = 20): Promise<Re
       rssGrowthMiB: peakRssMiB - rssBeforeMiB,
       liveProbe: {
         count: latencies.length,
-        p50: Math.round(percentile(latencies, 50) * 10) / 10,
-        p99: Math.round(percentile(latencies, 99) * 10) / 10,
+        p50: Math.round(percentile(latencies, 0.5) * 10) / 10,
+        p99: Math.round(percentile(latencies, 0.99) * 10) / 10,
         max: Math.round(Math.max(...latencies) * 10) / 10,
       },
       closeCodes,
@@ -297,7 +275,7 @@ export async function measureHostileClients(quick: boolean): Promise<{
   arithmeticDetection: RegexResult;
 }> {
   // The clients run on the other core than the server, and get both back afterwards.
-  pin(process.pid, '1');
+  pin(process.pid, LOAD_CPU);
   try {
     return {
       heldFlood: await measureHeldFlood(quick ? 300 : 2_000),

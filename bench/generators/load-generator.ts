@@ -21,17 +21,19 @@
  * The measurement window starts after `warmupMs`. For it, the generator reads the server's CPU
  * time from /proc/<serverPid>/stat (utime + stime, every thread) and its own from
  * `process.cpuUsage()`, so each result says who was the bottleneck.
- * Self-contained (only `node:*` and `ws`); transpiled and run as plain JavaScript.
+ * Imports only `node:*`, `ws` and the harness's `cpu` and `stats`; transpiled with them and run as plain
+ * JavaScript (see `harness/processes.ts`).
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { WebSocket } from 'ws';
+import { machineCpu, processCpu } from '../harness/cpu.js';
+import { percentileOfSorted as percentile } from '../harness/stats.js';
 
 interface Common {
   readonly url: string;
   readonly serverPid: number;
-  readonly clockTicksPerSecond: number;
   readonly tokens: readonly string[];
   readonly warmupMs: number;
   readonly windowMs: number;
@@ -113,27 +115,6 @@ function startsWith(data: Buffer, prefix: string): boolean {
   return data.length >= prefix.length && data.toString('latin1', 0, prefix.length) === prefix;
 }
 
-/** utime and stime of every thread of `pid` (/proc/<pid>/stat fields 14 and 15), in ms. */
-function serverCpuMs(pid: number, ticks: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  // Fields after the command name (which may contain spaces): state is field 3, utime 14, stime 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: (Number(fields[11]) * 1000) / ticks, system: (Number(fields[12]) * 1000) / ticks };
-}
-
-/** Machine-wide user + nice + system time and steal time from /proc/stat, in ms. */
-function machineCpuMs(ticks: number): { busy: number; steal: number } {
-  const line = readFileSync('/proc/stat', 'latin1').slice(0, 200).split('\n')[0] ?? '';
-  const [, user, nice, system, , , , , steal] = line.split(/\s+/u).map(Number);
-  const toMs = (value = 0): number => (value * 1000) / ticks;
-  return { busy: toMs(user) + toMs(nice) + toMs(system), steal: toMs(steal) };
-}
-
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
-}
-
 const round = (value: number, digits = 3): number => Number(value.toFixed(digits));
 
 /** The window: samples and counts between its start and its end, CPU read at both ends. */
@@ -208,8 +189,8 @@ class Window {
   }
 
   private start(): void {
-    this.serverCpuAtStart = serverCpuMs(this.config.serverPid, this.config.clockTicksPerSecond);
-    this.machineAtStart = machineCpuMs(this.config.clockTicksPerSecond);
+    this.serverCpuAtStart = processCpu(this.config.serverPid);
+    this.machineAtStart = machineCpu();
     this.loadCpuAtStart = process.cpuUsage();
     this.startedAt = performance.now();
     this.monotonic[0] = Number(process.hrtime.bigint() / 1000n);
@@ -222,8 +203,8 @@ class Window {
     this.closed = true;
     this.endedAt = performance.now();
     this.monotonic[1] = Number(process.hrtime.bigint() / 1000n);
-    this.serverCpuAtEnd = serverCpuMs(this.config.serverPid, this.config.clockTicksPerSecond);
-    this.machineAtEnd = machineCpuMs(this.config.clockTicksPerSecond);
+    this.serverCpuAtEnd = processCpu(this.config.serverPid);
+    this.machineAtEnd = machineCpu();
     this.loadCpu = process.cpuUsage(this.loadCpuAtStart);
     this.ended();
   }

@@ -1,7 +1,7 @@
 /**
  * Side by side: the gateway (`node dist/main.js`) against a minimal raw `ws` server doing the same
- * job on the wire (`bench/raw-server.ts`), each spawned as its own process pinned to CPU 0, loaded
- * by a generator process (`bench/load-generator.ts`) pinned to CPU 1, alternating: every phase of
+ * job on the wire (`bench/harness/raw-server.ts`), each spawned as its own process pinned to CPU 0,
+ * loaded by a generator process (`bench/generators/load-generator.ts`) pinned to CPU 1, alternating: every phase of
  * every round runs against ours, then against raw, seconds apart. Scenarios:
  *
  * 1. connect + auth: connections per second reaching `connection_established` with a valid JWT,
@@ -19,28 +19,16 @@
  * are medians of the rounds' paired ratios; phases disturbed by other work on the machine are
  * measured again (see `phase`).
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { readFile, unlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import ts from 'typescript';
-import { freePort, MAIN_JS } from '../test/support/server-process.js';
-import { signToken, TEST_JWT_SECRET } from '../test/support/tokens.js';
-import type { LoadConfig, LoadResult } from './load-generator.js';
+import { fileURLToPath } from 'node:url';
+import { MAIN_JS } from '../../test/support/server-process.js';
+import { signToken } from '../../test/support/tokens.js';
+import type { LoadConfig, LoadResult } from '../generators/load-generator.js';
+import { buildScripts, pinning, settle, spawnGenerator } from '../harness/processes.js';
+import { type BenchServer, type Side, startServer } from '../harness/servers.js';
+import { fix, median } from '../harness/stats.js';
 
-export type Side = 'ours' | 'raw';
-
-const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
-/** Under bench/results (gitignored), so that `ws` resolves from the project's node_modules. */
-const BUILD_DIR = join(BENCH_DIR, 'results', '.build');
-const SERVER_CPU = '0';
-export const LOAD_CPU = '1';
-/** Open files for the spawned processes: 10 000 sockets each, and then some. */
-const FD_LIMIT = 65_536;
 /** A phase whose server used less than this share of its core was not saturated by the generator. */
 const SATURATED = 0.9;
 
@@ -103,265 +91,7 @@ export const STREAM_DELTAS = STREAM_WORDS + 18;
  */
 export const PING_SIZES = { small: 50, large: 4_096 } as const;
 
-// ---------------------------------------------------------------- processes
-
-const children = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-/** Whatever happens to this process, the servers and generators it spawned go with it. */
-function track(child: ChildProcess): ChildProcess {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const each of children) each.kill('SIGKILL');
-    });
-    for (const [signal, code] of [
-      ['SIGINT', 130],
-      ['SIGTERM', 143],
-    ] as const) {
-      process.once(signal, () => {
-        for (const each of children) each.kill('SIGKILL');
-        process.exit(code);
-      });
-    }
-  }
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-export const hasTaskset = (() => {
-  try {
-    return spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
-  } catch {
-    return false;
-  }
-})();
-
-export const pinned = hasTaskset && Number(execFileSync('nproc').toString().trim()) >= 2;
-
-export const clockTicksPerSecond = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/**
- * `node <args>` pinned to `cpu` (when taskset exists and there are two cores), through `sh` to raise
- * the open-file limit; every step `exec`s, so the child's pid is node's.
- */
-function spawnNode(cpu: string, args: readonly string[], options: Parameters<typeof spawn>[2]): ChildProcess {
-  const command = [...(pinned ? ['taskset', '-c', cpu] : []), process.execPath, ...args];
-  const script = `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
-  return track(spawn('/bin/sh', ['-c', script, 'sh', ...command], options));
-}
-
-interface Scripts {
-  readonly rawServer: string;
-  readonly loadGenerator: string;
-  readonly gcProbe: string;
-  readonly startupLoad: string;
-}
-
-let scripts: Scripts | undefined;
-
-/** The raw server, the generator and the gc probe as plain JavaScript: no loader in their processes. */
-export function buildScripts(): Scripts {
-  if (scripts !== undefined) return scripts;
-  mkdirSync(BUILD_DIR, { recursive: true });
-  const build = (name: string): string => {
-    const source = readFileSync(join(BENCH_DIR, `${name}.ts`), 'utf8');
-    const { outputText } = ts.transpileModule(source, {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-      fileName: `${name}.ts`,
-    });
-    const target = join(BUILD_DIR, `${name}.mjs`);
-    writeFileSync(target, outputText);
-    return target;
-  };
-  scripts = {
-    rawServer: build('raw-server'),
-    loadGenerator: build('load-generator'),
-    gcProbe: build('gc-probe'),
-    startupLoad: build('startup-load'),
-  };
-  return scripts;
-}
-
-export interface BenchServer {
-  readonly side: Side;
-  readonly pid: number;
-  readonly port: number;
-  readonly wsUrl: string;
-  /** When `spawn` was called, on the wall clock (`performance.timeOrigin + performance.now()`), in ms. */
-  readonly spawnedAtEpochMs: number;
-  /** Forces a gc in the server and returns `process.memoryUsage()` (servers started with `memoryProbe`). */
-  memory(): Promise<NodeJS.MemoryUsage & { heapSnapshot?: string }>;
-  /** VmRSS from /proc/<pid>/status, in bytes. */
-  vmRss(): number;
-  /**
-   * Stops the server and removes its temporary directory: SIGKILL, or with `graceMs` SIGTERM first
-   * (ours drains with `SHUTDOWN_DELAY_MS=0`; V8 writes a `--cpu-prof` profile only on a clean exit).
-   */
-  stop(graceMs?: number): Promise<void>;
-  logTail(): string;
-  /** Everything the server wrote to stdout and stderr so far. */
-  log(): string;
-}
-
-export interface ServerOptions {
-  /** `--expose-gc` and the gc probe preloaded. */
-  readonly memoryProbe?: boolean;
-  /** `--cpu-prof` into this directory. */
-  readonly cpuProfileDir?: string;
-  /** With `memoryProbe`: a heap snapshot into this directory at each `memory()`. */
-  readonly heapSnapshotDir?: string;
-  /** Added to (and overriding) the server's environment. */
-  readonly env?: Readonly<Record<string, string>>;
-  /** A free port by default. */
-  readonly port?: number;
-  /** What to wait for before returning: `/health/ready` 200 (the default), `/health/live` 200, or nothing. */
-  readonly waitFor?: 'ready' | 'live' | 'none';
-}
-
-export async function startServer(side: Side, options: ServerOptions = {}): Promise<BenchServer> {
-  const { rawServer, gcProbe } = buildScripts();
-  const port = options.port ?? (await freePort());
-  const dir = join(tmpdir(), `agent-gateway-bench-${side}-${port}-${Date.now()}`);
-  mkdirSync(dir, { recursive: true });
-  const logPath = join(dir, 'server.log');
-  const memoryReport = join(dir, 'memory.json');
-  const log = openSync(logPath, 'w');
-  const env: Record<string, string> =
-    side === 'ours'
-      ? {
-          NODE_ENV: 'production',
-          HOST: '127.0.0.1',
-          PORT: String(port),
-          JWT_SECRET: TEST_JWT_SECRET,
-          DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`,
-          LOCAL_LLM_TOKEN_DELAY_MS: '0',
-          // The per-connection frame rate limit (50/s by default) would measure the limiter, not
-          // the path: lifted, the token bucket still runs for every frame.
-          WS_MAX_MESSAGES_PER_SECOND: '1000000',
-          WS_MESSAGE_BURST: '1000000',
-          SHUTDOWN_DELAY_MS: '0',
-          SHUTDOWN_TIMEOUT_MS: '2000',
-        }
-      : { HOST: '127.0.0.1', PORT: String(port), JWT_SECRET: TEST_JWT_SECRET };
-  Object.assign(env, options.env);
-  const args = [
-    ...(options.memoryProbe === true ? ['--expose-gc', '--import', pathToFileURL(gcProbe).href] : []),
-    ...(options.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`]),
-    side === 'ours' ? MAIN_JS : rawServer,
-  ];
-  const spawnedAtEpochMs = performance.timeOrigin + performance.now();
-  const child = spawnNode(SERVER_CPU, args, {
-    env: {
-      PATH: process.env.PATH ?? '',
-      BENCH_MEMORY_REPORT: memoryReport,
-      ...(options.heapSnapshotDir === undefined ? {} : { BENCH_HEAP_SNAPSHOT_DIR: options.heapSnapshotDir }),
-      ...env,
-    },
-    stdio: ['ignore', log, log],
-  });
-  closeSync(log);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const logTail = (): string => {
-    try {
-      return readFileSync(logPath, 'utf8').split('\n').slice(-20).join('\n');
-    } catch {
-      return '';
-    }
-  };
-  const logText = (): string => {
-    try {
-      return readFileSync(logPath, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const cleanUp = (): void => rmSync(dir, { recursive: true, force: true });
-  const server: BenchServer = {
-    side,
-    pid: child.pid ?? -1,
-    port,
-    wsUrl: `ws://127.0.0.1:${port}/ws`,
-    spawnedAtEpochMs,
-    async memory() {
-      await unlink(memoryReport).catch(() => undefined);
-      child.kill('SIGUSR2');
-      for (let attempt = 0; attempt < 3_000; attempt += 1) {
-        try {
-          return JSON.parse(await readFile(memoryReport, 'utf8')) as NodeJS.MemoryUsage & { heapSnapshot?: string };
-        } catch {
-          await sleep(20);
-        }
-      }
-      throw new Error(`${side}: no memory report`);
-    },
-    vmRss() {
-      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-      return Number(/VmRSS:\s+(\d+) kB/u.exec(status)?.[1] ?? NaN) * 1024;
-    },
-    async stop(graceMs = 0) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill(graceMs > 0 ? 'SIGTERM' : 'SIGKILL');
-        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-        await exited;
-        clearTimeout(timer);
-      }
-      cleanUp();
-    },
-    logTail,
-    log: logText,
-  };
-  const waitFor = options.waitFor ?? 'ready';
-  if (waitFor === 'none') return server;
-  try {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${side} server exited early`);
-      if (Date.now() > deadline) throw new Error(`${side} server not ${waitFor} within 30 s`);
-      try {
-        const response = await fetch(`http://127.0.0.1:${port}/health/${waitFor}`);
-        await response.arrayBuffer();
-        if (response.status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      await sleep(25);
-    }
-  } catch (error) {
-    const tail = logTail();
-    await server.stop();
-    throw new Error(`${String(error)}\n${tail}`, { cause: error });
-  }
-  return server;
-}
-
-/** Busy time of the whole machine from /proc/stat (everything but idle and iowait), in ms. */
-function machineBusyMs(): number {
-  const line = readFileSync('/proc/stat', 'latin1').slice(0, 200).split('\n')[0] ?? '';
-  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line.split(/\s+/u).map(Number);
-  return ((user + nice + system + irq + softirq + steal) * 1000) / clockTicksPerSecond;
-}
-
-/**
- * Until the whole machine is idle (under 12 % of one core over 250 ms): the last phase's closes
- * and writes are done, and nothing else is running. Gives up after `maxMs` (returns false).
- */
-export async function settle(maxMs = 15_000): Promise<boolean> {
-  const deadline = Date.now() + maxMs;
-  while (Date.now() < deadline) {
-    const before = machineBusyMs();
-    await sleep(250);
-    if (machineBusyMs() - before < 30) return true;
-  }
-  return false;
-}
+// ---------------------------------------------------------------- load
 
 /**
  * One user per 10 connections at most: the gateway refuses more than `WS_MAX_CONNECTIONS_PER_USER`
@@ -371,53 +101,13 @@ const tokens = Array.from({ length: 1_024 }, (_, index) =>
   signToken({ sub: `bench-${index}`, exp: Math.floor(Date.now() / 1000) + 6 * 3600 }),
 );
 
-let loads = 0;
-
 type PhaseConfig = LoadConfig extends infer C ? (C extends LoadConfig ? Omit<C, keyof CommonKeys> : never) : never;
 interface CommonKeys {
   url: unknown;
   serverPid: unknown;
-  clockTicksPerSecond: unknown;
   tokens: unknown;
   warmupMs: unknown;
   windowMs: unknown;
-}
-
-/** A generator process: its output lines, its stderr so far, and how to be rid of it. */
-export interface Generator {
-  readonly child: ChildProcess;
-  readonly lines: AsyncIterable<string>;
-  readonly exited: Promise<number | null>;
-  stderr(): string;
-  /** Kills it if it is still running, waits for it, and removes its config file. */
-  stop(): Promise<void>;
-}
-
-/**
- * Runs `script` (one of {@link buildScripts}) pinned to the load core, with its settings in a file
- * (thousands of tokens do not fit in an argument).
- */
-export function spawnGenerator(script: string, config: unknown, stdin: 'ignore' | 'pipe'): Generator {
-  const configPath = join(BUILD_DIR, `load-${process.pid}-${(loads += 1)}.json`);
-  writeFileSync(configPath, JSON.stringify(config));
-  const child = spawnNode(LOAD_CPU, [script, configPath], {
-    env: { PATH: process.env.PATH ?? '' },
-    stdio: [stdin, 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return {
-    child,
-    lines: createInterface({ input: child.stdout! }),
-    exited,
-    stderr: () => stderr,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-      rmSync(configPath, { force: true });
-    },
-  };
 }
 
 /**
@@ -434,7 +124,6 @@ export async function runLoad(
   const config = {
     url: server.wsUrl,
     serverPid: server.pid,
-    clockTicksPerSecond,
     tokens,
     warmupMs: sizes.warmupMs,
     windowMs: sizes.windowMs,
@@ -622,15 +311,6 @@ async function round(index: number, sizes: Sizes): Promise<RoundResult> {
 
 // ---------------------------------------------------------------- summary
 
-function median(values: readonly number[]): number {
-  const sorted = values.filter((value) => !Number.isNaN(value)).sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? NaN) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-}
-
-const fix = (value: number, digits = 2): number => Number(value.toFixed(digits));
-
 /** Medians over the rounds, and every round's value of the headline number. */
 function aggregate(results: readonly PhaseResult[]) {
   const latency = (key: 'p50' | 'p99'): number => fix(median(results.map((r) => r.latencyMs?.[key] ?? NaN)), 3);
@@ -798,9 +478,7 @@ export async function measureSideBySide(quick: boolean) {
   ];
   return {
     method: {
-      pinning: pinned
-        ? { server: `taskset -c ${SERVER_CPU}`, load: `taskset -c ${LOAD_CPU}` }
-        : 'none (taskset missing or one core)',
+      pinning: pinning(),
       rounds: sizes.rounds,
       memoryRounds: sizes.memoryRounds,
       order:
@@ -833,7 +511,7 @@ export async function measureSideBySide(quick: boolean) {
 
 export type SideBySide = Awaited<ReturnType<typeof measureSideBySide>>;
 
-/** `tsx bench/side-by-side.ts [--quick]`: this scenario alone. */
+/** `tsx bench/scenarios/side-by-side.ts [--quick]`: this scenario alone. */
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   if (!existsSync(MAIN_JS)) throw new Error('run `npm run build` first');
   const summary = await measureSideBySide(process.argv.includes('--quick'));

@@ -3,8 +3,8 @@
  * from this process (the side-by-side version, with the release of held connections, is
  * `startup-side-by-side.ts`).
  */
-import { ServerProcess } from '../test/support/server-process.js';
-import { TEST_JWT_SECRET } from '../test/support/tokens.js';
+import { ServerProcess } from '../../test/support/server-process.js';
+import { TEST_JWT_SECRET } from '../../test/support/tokens.js';
 
 export interface StartupResult {
   readonly liveMs: number;

@@ -4,8 +4,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
-import { ServerProcess } from '../test/support/server-process.js';
-import { signToken, TEST_JWT_SECRET } from '../test/support/tokens.js';
+import { ServerProcess } from '../../test/support/server-process.js';
+import { signToken, TEST_JWT_SECRET } from '../../test/support/tokens.js';
 
 export interface DrainTimeline {
   readonly connections: number;

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { type ArgumentsHost, Catch, type ExceptionFilter, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { AppError } from '../errors/app-error.js';
+import { internalError } from '../errors/client-errors.js';
 import { HTTP_STATUS_OF } from '../errors/http-status.js';
 import type { ErrorPayload } from '../protocol/error-codes.js';
 
@@ -25,18 +25,7 @@ export class HttpErrorFilter implements ExceptionFilter {
   }
 
   private describe(exception: unknown): [number, ErrorPayload] {
-    if (exception instanceof AppError) return [HTTP_STATUS_OF[exception.code], exception.toPayload()];
-    const correlationId = randomUUID();
-    const detail = exception instanceof Error ? (exception.stack ?? exception.message) : String(exception);
-    this.logger.error(`request failed (correlationId ${correlationId}): ${detail}`);
-    return [
-      500,
-      {
-        code: 'INTERNAL_ERROR',
-        message: 'internal error; quote the correlationId when reporting it',
-        retryable: false,
-        correlationId,
-      },
-    ];
+    const error = exception instanceof AppError ? exception : internalError(this.logger, 'request failed', exception);
+    return [HTTP_STATUS_OF[error.code], error.toPayload()];
   }
 }

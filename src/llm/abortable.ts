@@ -1,6 +1,7 @@
 /**
  * `promise`, or a rejection with the signal's reason as soon as it aborts: for waits that do not
- * take a signal themselves (a run's place in the queue, a tool that ignores its signal).
+ * take a signal themselves (a run's place in the queue, a tool that ignores its signal, the model
+ * SDK sleeping between retries).
  */
 export async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) {

@@ -1,6 +1,6 @@
 import type { PipeTransform } from '@nestjs/common';
 import type { z } from 'zod';
-import { AppError } from '../errors/app-error.js';
+import { validationFailed } from '../errors/client-errors.js';
 
 /** Validates a request's `data`; the first problem becomes `VALIDATION_FAILED` naming the field. */
 export class RequestValidationPipe<T> implements PipeTransform<unknown, T> {
@@ -17,7 +17,7 @@ export class RequestValidationPipe<T> implements PipeTransform<unknown, T> {
     const field = issue === undefined || issue.path.length === 0 ? this.rootField : issue.path.join('.');
     const missing = issue?.code === 'invalid_type' && valueAt(value, issue.path) === undefined;
     const problem = missing ? 'is required' : (issue?.message ?? 'is invalid');
-    throw new AppError('VALIDATION_FAILED', `${field}: ${problem}`, false, { field });
+    throw validationFailed(field, problem);
   }
 }
 

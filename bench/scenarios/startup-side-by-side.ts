@@ -1,8 +1,8 @@
 /**
  * Scenarios 5, 6 and 7, side by side: the gateway (`node dist/main.js`) against the raw `ws` server
- * (`bench/raw-server.ts`, with its hand-written readiness gate: `RAW_WARMUP_MS`,
+ * (`bench/harness/raw-server.ts`, with its hand-written readiness gate: `RAW_WARMUP_MS`,
  * `RAW_READY_WAIT_MS`), each spawned pinned to the server core, the load from a generator process
- * pinned to the other (`bench/startup-load.ts`, `bench/load-generator.ts` for runs), alternating
+ * pinned to the other (`bench/generators/startup-load.ts`, `bench/generators/load-generator.ts` for runs), alternating
  * ours, raw in every round.
  *
  * 5. Start-up: spawn → first `/health/live` 200 and first `/health/ready` 200 (embedded defaults:
@@ -24,29 +24,17 @@
  * Ours runs with side-by-side.ts's settings (production, a fresh SQLite file, the frame rate limit
  * lifted). Each start-up, release and storm sample is taken on an idle machine and taken again
  * (up to `attempts` times) while other processes used the CPU meanwhile; the kept one says how
- * much (`otherCpuCoresMax`). `tsx bench/startup-side-by-side.ts [--quick]` runs these alone.
+ * much (`otherCpuCoresMax`). `tsx bench/scenarios/startup-side-by-side.ts [--quick]` runs these alone.
  */
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createTestDatabase, ENGINES, type Engine } from '../test/support/databases.js';
-import { freePort } from '../test/support/server-process.js';
-import { signToken } from '../test/support/tokens.js';
-import {
-  type BenchServer,
-  buildScripts,
-  clockTicksPerSecond,
-  LOAD_CPU,
-  phase,
-  type PhaseResult,
-  pinned,
-  type ServerOptions,
-  settle,
-  type Side,
-  type Sizes,
-  spawnGenerator,
-  startServer,
-} from './side-by-side.js';
-import type { HeldResult, ProbeResult, StartupLoadConfig } from './startup-load.js';
+import { createTestDatabase, ENGINES, type Engine } from '../../test/support/databases.js';
+import { signToken } from '../../test/support/tokens.js';
+import { pinning } from '../harness/processes.js';
+import { type Side, startServer } from '../harness/servers.js';
+import { fix, median, pairedRatio, percentile, spread } from '../harness/stats.js';
+import { flipOf, generate, type MeasuredSample, measure, warmupEnv } from '../harness/startup-runner.js';
+import { phase, type PhaseResult, type Sizes } from './side-by-side.js';
+import type { HeldResult, ProbeResult } from '../generators/startup-load.js';
 
 interface StartupSizes {
   readonly rounds: number;
@@ -104,177 +92,10 @@ export const RUNS_PER_THREAD = 10;
 
 // ---------------------------------------------------------------- helpers
 
-function median(values: readonly number[]): number {
-  const sorted = values.filter((value) => !Number.isNaN(value)).sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? NaN) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-}
-
-function percentile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
-}
-
-const fix = (value: number, digits = 1): number => Number(value.toFixed(digits));
-
 /** Distinct users: the gateway refuses more than `WS_MAX_CONNECTIONS_PER_USER` (20) per user. */
 function tokens(prefix: string, count: number): string[] {
   const exp = Math.floor(Date.now() / 1000) + 3600;
   return Array.from({ length: count }, (_, index) => signToken({ sub: `${prefix}-${index}`, exp }));
-}
-
-/** utime + stime of `pid` (every thread), ms. */
-function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
-}
-
-/** user + nice + system of the whole machine (/proc/stat), ms, as the load generator counts it. */
-function machineCpuMs(): number {
-  const [, user = 0, nice = 0, system = 0] = (readFileSync('/proc/stat', 'latin1').split('\n')[0] ?? '')
-    .split(/\s+/u)
-    .map(Number);
-  return ((user + nice + system) * 1000) / clockTicksPerSecond;
-}
-
-/**
- * Runs the start-up generator pinned to the load core, waits until it polls `/health/live`, then
- * spawns the server (pinned to the server core) on the port it polls, and returns both once the
- * generator has its result, with the CPU that other processes used meanwhile (in cores: the
- * machine's busy time minus the server's, the generator's and this process's, over the wall time).
- * The server is still running: the caller reads its log, then stops it.
- */
-async function generate<R extends { readonly cpuMs: number }>(
-  side: Side,
-  options: ServerOptions,
-  config: (baseUrl: string, wsUrl: string) => StartupLoadConfig,
-): Promise<{
-  server: BenchServer;
-  result: R;
-  otherCpuCores: number;
-  otherCpuMs: number;
-  loadCpuUtilisation: number;
-}> {
-  const { startupLoad } = buildScripts();
-  const port = await freePort();
-  const generatorConfig = config(`http://127.0.0.1:${port}`, `ws://127.0.0.1:${port}/ws`);
-  const startedAt = performance.now();
-  const machineAtStart = machineCpuMs();
-  const ownAtStart = process.cpuUsage();
-  const generator = spawnGenerator(startupLoad, generatorConfig, 'ignore');
-  let server: BenchServer | undefined;
-  try {
-    let result: R | undefined;
-    let serverCpuMs = 0;
-    for await (const line of generator.lines) {
-      if (line === 'POLLING' && server === undefined) {
-        server = await startServer(side, { ...options, port, waitFor: 'none' });
-      } else if (line.startsWith('RESULT ')) {
-        result = JSON.parse(line.slice('RESULT '.length)) as R;
-        if (server !== undefined) serverCpuMs = processCpuMs(server.pid);
-      }
-    }
-    const code = await generator.exited;
-    if (server === undefined || result === undefined || code !== 0) {
-      throw new Error(
-        `startup-load (${generatorConfig.mode}) failed with code ${code}: ${generator.stderr()}\n${server?.logTail() ?? ''}`,
-      );
-    }
-    const own = process.cpuUsage(ownAtStart);
-    const otherMs = machineCpuMs() - machineAtStart - serverCpuMs - result.cpuMs - (own.user + own.system) / 1000;
-    const wallMs = performance.now() - startedAt;
-    return {
-      server,
-      result,
-      otherCpuCores: fix(Math.max(0, otherMs) / wallMs, 2),
-      otherCpuMs: Math.round(Math.max(0, otherMs)),
-      // Over the generator's whole life (start-up and polling included): a lower bound of its busiest moments.
-      loadCpuUtilisation: fix(result.cpuMs / wallMs, 2),
-    };
-  } catch (error) {
-    await server?.stop();
-    throw error;
-  } finally {
-    await generator.stop();
-  }
-}
-
-/** What every sample says about the rest of the machine while it was taken. */
-interface MeasuredSample {
-  readonly otherCpuCores: number;
-  readonly otherCpuMs: number;
-  /** How many times it was measured (again while the machine was busy with other work). */
-  readonly runs: number;
-}
-
-/** Other work on the machine (cores) above which a measurement is taken again, as in side-by-side.ts. */
-const CONTENDED = 0.15;
-/**
- * ...and in all (ms), at least: about 100 ms per measurement go unattributed even on an idle
- * machine (10 ms counter ticks, processes starting and exiting), 0.3 cores over a 300 ms start-up.
- */
-const CONTENDED_MIN_MS = 150;
-
-/**
- * One measurement on a quiet machine: waits for it to be idle, measures, and measures again (up to
- * `attempts` times) while other processes used more than 0.15 of a core; keeps the least disturbed.
- */
-async function measure<T extends MeasuredSample>(
-  sizes: StartupSizes,
-  once: () => Promise<Omit<T, 'runs'>>,
-): Promise<T> {
-  let best: T | undefined;
-  for (let attempt = 1; attempt <= sizes.attempts; attempt += 1) {
-    await settle(sizes.settleMaxMs);
-    const result = { ...(await once()), runs: attempt } as T;
-    if (best === undefined || result.otherCpuCores < best.otherCpuCores) best = result;
-    if (result.otherCpuCores <= CONTENDED || result.otherCpuMs <= CONTENDED_MIN_MS) break;
-  }
-  if (best === undefined) throw new Error('no attempt ran');
-  return best;
-}
-
-interface LogLine {
-  readonly message?: string;
-  readonly timestamp?: number;
-}
-
-/**
- * The readiness flip and the end of the synchronous release that follows it, from the log (ms).
- * Ours: the `dependency …: initializing → ready` line just before `phase: starting → ready` (the
- * phase changes, and the held connections are released, right after it is logged) and that phase
- * line (logged after the release loop). Raw: its `ready` and `released` lines.
- */
-function flipOf(server: BenchServer): { flipAt: number; loopEndAt: number } {
-  const lines: LogLine[] = server
-    .log()
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as LogLine);
-  if (server.side === 'raw') {
-    const ready = lines.find((line) => line.message === 'ready')?.timestamp;
-    const released = lines.find((line) => line.message === 'released')?.timestamp;
-    if (ready === undefined || released === undefined) throw new Error(`raw: no ready line\n${server.logTail()}`);
-    return { flipAt: ready, loopEndAt: released };
-  }
-  const phaseIndex = lines.findIndex((line) => line.message?.startsWith('phase: starting → ready') === true);
-  const dependency = lines
-    .slice(0, phaseIndex)
-    .findLast((line) => /^dependency \S+: initializing → ready/u.test(line.message ?? ''));
-  if (phaseIndex < 0 || dependency?.timestamp === undefined) {
-    throw new Error(`ours: no readiness flip in the log\n${server.logTail()}`);
-  }
-  return { flipAt: dependency.timestamp, loopEndAt: lines[phaseIndex]?.timestamp ?? NaN };
-}
-
-/** The environment of a warm-up of `warmupMs` with a ready wait of `readyWaitMs`, per side. */
-function warmupEnv(side: Side, warmupMs: number, readyWaitMs: number): ServerOptions['env'] {
-  return side === 'ours'
-    ? { LOCAL_LLM_WARMUP_MS: String(warmupMs), WS_READY_WAIT_MS: String(readyWaitMs) }
-    : { RAW_WARMUP_MS: String(warmupMs), RAW_READY_WAIT_MS: String(readyWaitMs) };
 }
 
 // ---------------------------------------------------------------- 5. start-up and release
@@ -295,8 +116,8 @@ function startupOnce(side: Side, sizes: StartupSizes): Promise<StartupSample> {
     }));
     await server.stop();
     return {
-      liveMs: fix(result.liveAt - server.spawnedAtEpochMs),
-      readyMs: fix(result.readyAt - server.spawnedAtEpochMs),
+      liveMs: fix(result.liveAt - server.spawnedAtEpochMs, 1),
+      readyMs: fix(result.readyAt - server.spawnedAtEpochMs, 1),
       otherCpuCores,
       otherCpuMs,
     };
@@ -358,7 +179,7 @@ function releaseOnce(side: Side, sizes: StartupSizes): Promise<ReleaseSample> {
         p99Ms: fix(percentile(after, 0.99), 2),
         lastMs: fix(Math.max(...after), 2),
         serverLoopMs: loopEndAt - flipAt,
-        lastOpenBeforeFlipMs: fix(flipAt - lastOpen),
+        lastOpenBeforeFlipMs: fix(flipAt - lastOpen, 1),
         loadCpuUtilisation,
         loadLoopDelayMaxMs: result.loopDelayMs.max,
         otherCpuCores,
@@ -432,7 +253,7 @@ function stormOnce(side: Side, sizes: StartupSizes): Promise<StormSample> {
         fromOpenMs: stats(
           resolved.flatMap(([, openedAt, resolvedAt]) => (openedAt === null ? [] : [resolvedAt - openedAt])),
         ),
-        slowest: { outcome: slowest[3], startedAfterFlipMs: fix(slowest[0] - flipAt) },
+        slowest: { outcome: slowest[3], startedAfterFlipMs: fix(slowest[0] - flipAt, 1) },
         releaseLastMs: fix(
           Math.max(
             ...resolved.flatMap(([, openedAt, resolvedAt, outcome]) =>
@@ -499,20 +320,6 @@ async function runsOnce(target: RunTarget, sizes: StartupSizes): Promise<PhaseRe
 
 const bySide = <T>(samples: ReadonlyArray<Record<Side, T>>, side: Side): T[] => samples.map((s) => s[side]);
 
-/** Median and worst over the samples of one number, and every sample. */
-function spread(values: readonly number[], digits = 1) {
-  return {
-    median: fix(median(values), digits),
-    max: fix(Math.max(...values), digits),
-    all: values.map((v) => fix(v, digits)),
-  };
-}
-
-/** Median over the rounds of the per-round ratios ours/raw. */
-function pairedRatio<T>(samples: ReadonlyArray<Record<Side, T>>, pick: (sample: T) => number): number {
-  return fix(median(samples.map((s) => pick(s.ours) / pick(s.raw))), 2);
-}
-
 /** The most other work seen on the machine during a kept sample (cores), and the re-measurements. */
 function disturbance(
   samples: ReadonlyArray<{
@@ -570,7 +377,7 @@ function summariseRelease(samples: ReadonlyArray<Record<Side, ReleaseSample>>) {
       p50Ms: med((x) => x.p50Ms),
       p99Ms: med((x) => x.p99Ms),
       serverLoopMs: med((x) => x.serverLoopMs),
-      lastOpenBeforeFlipMsMin: fix(Math.min(...all.map((x) => x.lastOpenBeforeFlipMs))),
+      lastOpenBeforeFlipMsMin: fix(Math.min(...all.map((x) => x.lastOpenBeforeFlipMs)), 1),
       ...disturbance(all),
     };
   };
@@ -656,7 +463,7 @@ function summariseRuns(samples: ReadonlyArray<Partial<Record<RunTarget, PhaseRes
         p99: fix(median(all.map((r) => r.latencyMs?.p99 ?? NaN)), 1),
         maxP99: fix(Math.max(...all.map((r) => r.latencyMs?.p99 ?? NaN)), 1),
       },
-      deltasPerRun: fix(median(all.map((r) => r.deltasPerRun ?? NaN))),
+      deltasPerRun: fix(median(all.map((r) => r.deltasPerRun ?? NaN)), 1),
       serverCpuUtilisation: fix(median(all.map((r) => r.serverCpu.utilisation)), 2),
       serverCpuUsPerRun: fix(median(all.map((r) => r.serverCpu.usPerOp)), 0),
       loadCpuUtilisation: fix(median(all.map((r) => r.loadCpuUtilisation)), 2),
@@ -719,9 +526,7 @@ export async function measureStartupSideBySide(quick: boolean) {
   }
   return {
     method: {
-      pinning: pinned
-        ? { server: 'taskset -c 0', load: `taskset -c ${LOAD_CPU}` }
-        : 'none (taskset missing or one core)',
+      pinning: pinning(),
       rounds: sizes.rounds,
       order: `per round: start-up ×${sizes.startupsPerRound} (ours, raw), release (ours, raw), storm (ours, raw), runs (${targets.join(', ')})`,
       startup:
