@@ -4,6 +4,9 @@ import type { RunEventBase, RunEventName, RunEvents, RunFrame } from '../protoco
 import type { RunJournal } from '../threads/run-journal.service.js';
 import type { StoredRunEvent } from '../threads/thread.types.js';
 
+/** How long the events of a run wait to be stored together (a crash loses a run anyway: it is interrupted). */
+const SAVE_INTERVAL_MS = 50;
+
 export type RunEventData<E extends RunEventName> = Omit<RunEvents[E], keyof RunEventBase>;
 
 /**
@@ -51,8 +54,9 @@ export class LiveRun {
   private readonly sent: RunFrame[] = [];
   private readonly live = new Subject<RunFrame>();
   private unsaved: RunFrame[] = [];
+  /** The write in flight, if any (writes of one run never overlap). */
   private saving: Promise<void> = Promise.resolve();
-  private saveScheduled = false;
+  private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private ended = false;
   readonly abort = new AbortController();
 
@@ -135,6 +139,9 @@ export class LiveRun {
    * them together with the run's outcome.
    */
   async takeUnsaved(): Promise<StoredRunEvent[]> {
+    // A save still waiting for its moment is not needed: the final transaction takes its events.
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
     await this.saving;
     const rest = this.unsaved;
     this.unsaved = [];
@@ -149,28 +156,31 @@ export class LiveRun {
   }
 
   private scheduleSave(): void {
-    if (this.saveScheduled) return;
-    this.saveScheduled = true;
-    // Deltas arrive in bursts (a fast model yields many in one turn of the event loop): the save
-    // waits for the turn to end, so a burst is one INSERT, and its deltas one row (RunEventRepository).
-    this.saving = this.saving.then(nextTurn).then(async () => {
-      this.saveScheduled = false;
-      const batch = this.unsaved;
-      this.unsaved = [];
-      try {
-        await this.journal.record(batch.map(toStored));
-      } catch (error) {
-        // Kept for the final transaction, which retries them with the run's outcome.
-        this.unsaved = [...batch, ...this.unsaved];
-        this.logger.warn(`run ${this.identity.runId}: storing events failed: ${String(error)}`);
-      }
-    });
+    if (this.saveTimer !== undefined) return;
+    // Deltas arrive in bursts, and a stream is split across turns of the event loop (a real model's
+    // tokens come apart; the embedded one yields every few ms): the save waits SAVE_INTERVAL_MS so
+    // that a burst is one INSERT and its deltas one row (RunEventRepository). A run that ends first
+    // stores them in its final transaction instead.
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.saving = this.saving.then(() => this.save());
+    }, SAVE_INTERVAL_MS);
+  }
+
+  private async save(): Promise<void> {
+    const batch = this.unsaved;
+    this.unsaved = [];
+    if (batch.length === 0) return;
+    try {
+      await this.journal.record(batch.map(toStored));
+    } catch (error) {
+      // Kept for the final transaction, which retries them with the run's outcome.
+      this.unsaved = [...batch, ...this.unsaved];
+      this.logger.warn(`run ${this.identity.runId}: storing events failed: ${String(error)}`);
+    }
   }
 }
 
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 export function toStored(frame: RunFrame): StoredRunEvent {
   const data = frame.data as unknown as Record<string, unknown> & { runId: string; seq: number };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { LlmToolSpec } from '../../llm/llm.types.js';
+import type { ToolErrorCode } from '../../protocol/error-codes.js';
 
 /**
  * A built-in tool the agent may call. Arguments arrive as JSON text from the model and are
@@ -25,7 +26,7 @@ export function toolSpec(name: string, description: string, args: z.ZodType): Ll
 /** A tool failed in a way the model should hear about; `code` is stable. */
 export class ToolError extends Error {
   constructor(
-    readonly code: 'INVALID_TOOL_ARGUMENTS' | 'UNKNOWN_TOOL' | 'TOOL_TIMEOUT' | 'TOOL_FAILED',
+    readonly code: ToolErrorCode,
     message: string,
   ) {
     super(message);
