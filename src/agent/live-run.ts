@@ -181,7 +181,6 @@ export class LiveRun {
   }
 }
 
-
 export function toStored(frame: RunFrame): StoredRunEvent {
   const data = frame.data as unknown as Record<string, unknown> & { runId: string; seq: number };
   return { runId: data.runId, seq: data.seq, event: frame.event, data };
