@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type { Replay } from '../agent/run-replay.service.js';
 import type { AppConfig } from '../config/app-config.js';
@@ -112,10 +113,7 @@ export class ReplaySender implements OnModuleDestroy {
   }
 }
 
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
+/** The global timer (not `node:timers/promises`): tests drive it with fake time. Never holds the process open. */
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { findArithmetic } from './arithmetic-scan.js';
 import type { LlmChunk, LlmMessage, LlmProvider, LlmRequest, LlmToolCall } from './llm.types.js';
 
@@ -130,10 +131,6 @@ export function tokenize(text: string): string[] {
   const leading = text.length - text.trimStart().length;
   if (leading > 0) tokens[0] = `${text.slice(0, leading)}${tokens[0] ?? ''}`;
   return tokens;
-}
-
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function wait(ms: number, signal: AbortSignal): Promise<void> {
