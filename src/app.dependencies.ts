@@ -1,3 +1,4 @@
+import type { AppConfig } from './config/app-config.js';
 import type { DependencyDeclaration } from './readiness/readiness.types.js';
 
 /**
@@ -10,4 +11,17 @@ export const APP_DEPENDENCIES = [
   { name: 'agent', dependsOn: ['llm', 'threads'] },
 ] as const satisfies readonly DependencyDeclaration[];
 
-export type AppDependency = (typeof APP_DEPENDENCIES)[number]['name'];
+/** Fleet mode (`REDIS_URL`) adds the bus: its runs are followed through it from the first one. */
+export const FLEET_DEPENDENCIES = [
+  { name: 'llm' },
+  { name: 'threads' },
+  { name: 'bus' },
+  { name: 'agent', dependsOn: ['llm', 'threads', 'bus'] },
+] as const satisfies readonly DependencyDeclaration[];
+
+export type AppDependency = (typeof FLEET_DEPENDENCIES)[number]['name'];
+
+/** The dependencies of this configuration. */
+export function appDependencies(config: AppConfig): readonly DependencyDeclaration[] {
+  return config.fleet === undefined ? APP_DEPENDENCIES : FLEET_DEPENDENCIES;
+}

@@ -1,5 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_DEPENDENCIES } from './app.dependencies.js';
+import { appDependencies } from './app.dependencies.js';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
@@ -22,7 +22,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         ReadinessModule.forRoot({
-          dependencies: APP_DEPENDENCIES,
+          dependencies: appDependencies(config),
           startupTimeoutMs: config.readiness.startupTimeoutMs,
         }),
         HealthModule,

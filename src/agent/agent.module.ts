@@ -1,20 +1,26 @@
 import { Module } from '@nestjs/common';
+import { DatabaseModule } from '../database/database.module.js';
+import { FleetModule } from '../fleet/fleet.module.js';
 import { LlmModule } from '../llm/llm.module.js';
 import { ThreadsModule } from '../threads/threads.module.js';
 import { AGENT_TOOLS } from './agent.constants.js';
 import { AgentSupervisor } from './agent.supervisor.js';
 import { RunLifecycle } from './run-lifecycle.js';
+import { RemoteRuns } from './remote-runs.js';
+import { RunReaper } from './run-reaper.js';
 import { RunReplay } from './run-replay.service.js';
 import { calculatorTool } from './tools/calculator.tool.js';
 import { currentTimeTool } from './tools/current-time.tool.js';
 import { ToolRegistry } from './tools/tool.registry.js';
 
 @Module({
-  imports: [LlmModule, ThreadsModule],
+  imports: [LlmModule, ThreadsModule, FleetModule, DatabaseModule],
   providers: [
     AgentSupervisor,
     RunLifecycle,
     RunReplay,
+    RunReaper,
+    RemoteRuns,
     ToolRegistry,
     { provide: AGENT_TOOLS, useValue: [calculatorTool, currentTimeTool] },
   ],

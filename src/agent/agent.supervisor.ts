@@ -1,8 +1,20 @@
-import { type BeforeApplicationShutdown, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { filter, Subscription } from 'rxjs';
 import type { AppDependency } from '../app.dependencies.js';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
+import { DatabaseService } from '../database/database.service.js';
 import { newId } from '../database/ids.js';
+import { FleetBus } from '../fleet/fleet-bus.service.js';
+import { FleetQuotas } from '../fleet/fleet-quotas.js';
+import { InstanceControl } from '../fleet/instance-control.js';
+import { RunStreams } from '../fleet/run-streams.js';
 import { AppError } from '../errors/app-error.js';
 import {
   internalError,
@@ -12,6 +24,7 @@ import {
   runTimeout,
   serviceShuttingDown,
   storageUnavailable,
+  tooManyRuns,
 } from '../errors/client-errors.js';
 import { LlmUnavailableError } from '../llm/llm.errors.js';
 import { LlmService } from '../llm/llm.service.js';
@@ -27,14 +40,17 @@ import { toChatMessage } from '../threads/thread.wire.js';
 import { LiveRun, toStored } from './live-run.js';
 import { RunLifecycle } from './run-lifecycle.js';
 import { RunLimiter, type RunTicket } from './run-limiter.js';
+import { RunReaper } from './run-reaper.js';
 import { ToolRegistry } from './tools/tool.registry.js';
 
 const DEPENDENCY: AppDependency = 'agent';
 const TITLE_MAX_CHARS = 80;
+/** While the bus is down, how often cancellations sent through PostgreSQL are looked for. */
+const CANCEL_POLL_MS = 500;
 
 /** Why a run was stopped from outside its own loop: the abort reason of its signal. */
 export class RunStop extends Error {
-  constructor(readonly kind: 'cancelled' | 'timeout' | 'shutdown') {
+  constructor(readonly kind: 'cancelled' | 'timeout' | 'shutdown' | 'lease') {
     super(`run ${kind}`);
     this.name = 'RunStop';
   }
@@ -51,12 +67,14 @@ export type StartOutcome = { readonly run: LiveRun } | { readonly refused: Agent
  * connection of the same user can follow it again with `resume`.
  */
 @Injectable()
-export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicationShutdown, OnModuleDestroy {
   private readonly logger = new Logger('Agent');
   private readonly limiter: RunLimiter;
   private readonly live = new Map<string, LiveRun>();
   /** The executions of the runs in flight (queued ones included), each until it has been stored. */
   private readonly executions = new Set<Promise<void>>();
+  private readonly subscriptions = new Subscription();
+  private cancelPoll: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     @InjectConfig() private readonly config: AppConfig,
@@ -66,13 +84,47 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
     private readonly tools: ToolRegistry,
     private readonly readiness: ReadinessService,
     private readonly lifecycle: RunLifecycle,
+    private readonly database: DatabaseService,
+    private readonly reaper: RunReaper,
+    private readonly bus: FleetBus,
+    private readonly streams: RunStreams,
+    private readonly quotas: FleetQuotas,
+    private readonly control: InstanceControl,
   ) {
     this.limiter = new RunLimiter(config.agent);
   }
 
   onApplicationBootstrap(): void {
-    // Declared as depending on llm and threads, so this starts only once both are ready.
-    this.readiness.track(DEPENDENCY, (signal) => this.selfCheck(signal));
+    // Declared as depending on llm and threads (and the bus), so this starts only once they are ready.
+    this.readiness.track(DEPENDENCY, async (signal) => {
+      await this.selfCheck(signal);
+      await this.reaper.start();
+    });
+    this.quotas.source('runs', (userId) => this.limiter.runsOf(userId));
+    this.subscriptions.add(
+      this.control.commands$.subscribe((command) => {
+        const live = this.liveRun(command.ownerId, command.runId);
+        if (live !== undefined && !live.done) live.abort.abort(new RunStop('cancelled'));
+      }),
+    );
+    const lease = this.database.lease;
+    if (lease !== undefined) {
+      this.subscriptions.add(
+        lease.state$.pipe(filter((state) => state.expired === true)).subscribe(() => {
+          // Other replicas may already have marked these runs interrupted and told their followers.
+          for (const run of this.live.values()) run.abort.abort(new RunStop('lease'));
+        }),
+      );
+    }
+    if (this.bus.enabled) {
+      this.cancelPoll = setInterval(() => void this.pollCancellations(), CANCEL_POLL_MS);
+      this.cancelPoll.unref();
+    }
+  }
+
+  onModuleDestroy(): void {
+    this.subscriptions.unsubscribe();
+    clearInterval(this.cancelPoll);
   }
 
   /** A run of this process, if it is still executing here. */
@@ -91,11 +143,17 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
       this.lifecycle.refused(request.requestId, error.code);
       return { refused: refusal(request.requestId, error) };
     }
+    if (this.database.lease?.current.held === false) {
+      // Looking dead to the fleet: a run started now could be interrupted by another replica.
+      const error = storageUnavailable({ what: 'the message' });
+      this.lifecycle.refused(request.requestId, error.code);
+      return { refused: refusal(request.requestId, error) };
+    }
     const thread =
       request.threadId === undefined ? undefined : await this.threads.findThread(ownerId, request.threadId);
     let ticket: RunTicket;
     try {
-      ticket = this.limiter.admit(ownerId);
+      ticket = await this.admit(ownerId);
     } catch (error) {
       if (error instanceof AppError) this.lifecycle.refused(request.requestId, error.code);
       if (error instanceof AppError) return { refused: refusal(request.requestId, error) };
@@ -117,7 +175,11 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
       runId,
       createdAt: now,
     };
-    const run = new LiveRun({ runId, ownerId, requestId: request.requestId, threadId }, this.journal);
+    const run = new LiveRun(
+      { runId, ownerId, requestId: request.requestId, threadId },
+      this.journal,
+      this.streams.enabled ? this.streams : undefined,
+    );
     const started = run.frame('agent_started', { threadId, userMessage: toChatMessage(userMessage) });
     try {
       await this.journal.begin({
@@ -153,15 +215,55 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
     return { run };
   }
 
-  /** Stops a run of the user's that executes here; it ends with `agent_cancelled`. */
+  /**
+   * Stops a run of the user's; it ends with `agent_cancelled`. In fleet mode the run may execute on
+   * another instance: the request is recorded in PostgreSQL and sent to that instance over the bus.
+   */
   async cancel(ownerId: string, runId: string): Promise<void> {
     const live = this.liveRun(ownerId, runId);
     if (live !== undefined && !live.done) {
       live.abort.abort(new RunStop('cancelled'));
       return;
     }
-    const run = await this.threads.findRunAsOfNow(ownerId, runId);
+    const run = await this.reaper.asOfNow(await this.threads.findRun(ownerId, runId));
+    if (run.status === 'running' && this.bus.enabled && run.instanceId !== this.database.instanceId) {
+      await this.threads.requestCancel(runId);
+      await this.control.send(run.instanceId, { type: 'cancel', runId, ownerId });
+      return;
+    }
     throw runNotActive(runId, run.status);
+  }
+
+  /** A place among the runs, here and (in fleet mode) for the user across the fleet. */
+  private async admit(ownerId: string): Promise<RunTicket> {
+    const local = this.limiter.admit(ownerId);
+    const ticket: RunTicket = {
+      position: local.position,
+      granted: local.granted,
+      release: () => {
+        local.release();
+        this.quotas.sync('runs', ownerId);
+      },
+    };
+    const max = this.config.agent.maxRunsPerUser;
+    if (!(await this.quotas.reserve('runs', ownerId, this.limiter.runsOf(ownerId), max))) {
+      local.release();
+      throw tooManyRuns(max);
+    }
+    return ticket;
+  }
+
+  /** While the bus is down, cancellations from other instances arrive through PostgreSQL. */
+  private async pollCancellations(): Promise<void> {
+    if (this.bus.up || this.live.size === 0) return;
+    try {
+      for (const runId of await this.threads.cancelRequested(this.database.instanceId)) {
+        const live = this.live.get(runId);
+        if (live !== undefined && !live.done) live.abort.abort(new RunStop('cancelled'));
+      }
+    } catch {
+      // PostgreSQL unreachable too: the next poll tries again.
+    }
   }
 
   /**
@@ -260,7 +362,7 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
         ...(message === undefined ? {} : { assistantMessage: message }),
       });
       if (!recorded) {
-        // Another replica decided this process was dead (its instance lock was lost) and marked
+        // Another replica decided this process was dead (its lease expired) and marked
         // the run interrupted: the stored truth wins over the answer in hand.
         run.finish(run.frame('agent_error', agentErrorOf(runInterrupted())));
         return;
@@ -278,7 +380,8 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
 
   private classify(run: LiveRun, reason: unknown): AppError {
     if (reason instanceof RunStop) {
-      return reason.kind === 'timeout' ? runTimeout(this.config.agent.runTimeoutMs) : runInterrupted('shutdown');
+      if (reason.kind === 'timeout') return runTimeout(this.config.agent.runTimeoutMs);
+      return runInterrupted(reason.kind === 'lease' ? 'lease' : 'shutdown');
     }
     if (reason instanceof LlmUnavailableError) {
       return llmFailure(this.logger, `run ${run.identity.runId}`, reason.message, {

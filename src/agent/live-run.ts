@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { Observable, Subject } from 'rxjs';
 import type { RunEventBase, RunEventName, RunEvents, RunFrame } from '../protocol/events.js';
+import type { RunStreams } from '../fleet/run-streams.js';
 import type { RunJournal } from '../threads/run-journal.service.js';
 import type { StoredRunEvent } from '../threads/thread.types.js';
 
@@ -14,8 +15,11 @@ export type RunEventData<E extends RunEventName> = Omit<RunEvents[E], keyof RunE
  * replay to a socket that stops reading pauses instead of piling up), then its live events.
  */
 export interface ReplayCursor {
-  /** Up to `max` of the next events; none once caught up. */
-  take(max: number): readonly RunFrame[];
+  /**
+   * Up to `max` of the next events; none once caught up. Synchronous for a run in this process (so
+   * nothing can happen between the last `take` and `follow`), a promise for one read from the bus.
+   */
+  take(max: number): readonly RunFrame[] | Promise<readonly RunFrame[]>;
   /**
    * Once {@link take} gave nothing: the live events that follow, or `undefined` if the run has
    * ended. Subscribe in the same synchronous step as that last `take`, so no event falls between.
@@ -46,8 +50,12 @@ export interface LiveRunIdentity {
 /**
  * A run executing in this process: the numbered events sent so far (kept until the run ends, so a
  * client that reconnects can be replayed to exactly where it left off and then follow live), and
- * the write-behind of those events to the journal. The live stream never waits for the database;
- * the run's last event is sent only after everything before it is committed (see `finish`).
+ * where they go besides: alone, a write-behind to the journal every {@link SAVE_INTERVAL_MS}; in
+ * fleet mode, the run's stream in Redis as they happen (other instances follow it from there) and
+ * the journal once, when the run ends. If a write to Redis fails, the run falls back to the
+ * write-behind for the rest of its life, so followers elsewhere find its events in PostgreSQL.
+ * The live stream never waits for either; the run's last event is sent only after everything
+ * before it is committed (see `finish`).
  */
 export class LiveRun {
   private readonly logger = new Logger('Agent');
@@ -59,11 +67,20 @@ export class LiveRun {
   private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private ended = false;
   readonly abort = new AbortController();
+  /** Events stored as they happen (alone, or in fleet mode once the bus failed this run). */
+  private writeBehind: boolean;
+  private shareQueue: RunFrame[] = [];
+  private shareScheduled = false;
+  /** The write to the run's stream in flight, if any (writes of one run never overlap). */
+  private sharing: Promise<void> = Promise.resolve();
 
   constructor(
     readonly identity: LiveRunIdentity,
     private readonly journal: RunJournal,
-  ) {}
+    private readonly streams?: RunStreams,
+  ) {
+    this.writeBehind = streams === undefined;
+  }
 
   get lastSeq(): number {
     return this.sent.length;
@@ -96,7 +113,7 @@ export class LiveRun {
   private record(frame: RunFrame): void {
     this.unsaved.push(frame);
     this.publish(frame);
-    this.scheduleSave();
+    if (this.writeBehind) this.scheduleSave();
   }
 
   /** Sends an event that is already stored. */
@@ -104,6 +121,35 @@ export class LiveRun {
     if (this.ended) return;
     this.sent.push(frame);
     this.live.next(frame);
+    this.share(frame);
+  }
+
+  /** Fleet mode: queues the event for the run's stream; everything queued in one turn is one write. */
+  private share(frame: RunFrame): void {
+    if (this.streams === undefined) return;
+    this.shareQueue.push(frame);
+    if (this.shareScheduled) return;
+    this.shareScheduled = true;
+    setImmediate(() => this.flushShared());
+  }
+
+  private flushShared(): void {
+    this.shareScheduled = false;
+    const streams = this.streams;
+    const frames = this.shareQueue;
+    this.shareQueue = [];
+    if (streams === undefined || frames.length === 0) return;
+    const { runId } = this.identity;
+    const final = this.ended;
+    this.sharing = this.sharing
+      .then(() => streams.append(runId, frames, final))
+      .catch((error: unknown) => {
+        if (this.writeBehind) return;
+        // From now on this run is stored as it goes: followers elsewhere read it from PostgreSQL.
+        this.writeBehind = true;
+        this.logger.warn(`run ${runId}: bus write failed (${String(error)}); storing its events as they happen`);
+        this.scheduleSave();
+      });
   }
 
   /**
@@ -139,6 +185,7 @@ export class LiveRun {
    * them together with the run's outcome.
    */
   async takeUnsaved(): Promise<StoredRunEvent[]> {
+    // Events that have not reached the bus yet stay queued for it; the transaction takes them too.
     // A save still waiting for its moment is not needed: the final transaction takes its events.
     clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
@@ -156,7 +203,7 @@ export class LiveRun {
   }
 
   private scheduleSave(): void {
-    if (this.saveTimer !== undefined) return;
+    if (this.saveTimer !== undefined || this.ended) return;
     // Deltas arrive in bursts, and a stream is split across turns of the event loop (a real model's
     // tokens come apart; the embedded one yields every few ms): the save waits SAVE_INTERVAL_MS so
     // that a burst is one INSERT and its deltas one row (RunEventRepository). A run that ends first

@@ -29,6 +29,11 @@ export class RunLimiter {
 
   constructor(private readonly limits: RunLimits) {}
 
+  /** The user's runs here, running or queued. */
+  runsOf(userId: string): number {
+    return this.perUser.get(userId) ?? 0;
+  }
+
   /** Takes a slot or a place in the queue, or throws `RATE_LIMITED` / `SERVER_BUSY`. */
   admit(userId: string): RunTicket {
     const mine = this.perUser.get(userId) ?? 0;

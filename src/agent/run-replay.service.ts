@@ -5,7 +5,10 @@ import { ThreadsService } from '../threads/threads.service.js';
 import type { Run, StoredRunEvent } from '../threads/thread.types.js';
 import { toChatMessage } from '../threads/thread.wire.js';
 import { AgentSupervisor } from './agent.supervisor.js';
+import { DatabaseService } from '../database/database.service.js';
 import { arrayCursor, type ReplayCursor } from './live-run.js';
+import { RemoteRuns } from './remote-runs.js';
+import { RunReaper } from './run-reaper.js';
 
 /** The answer to a `resume`: the `resumed` frame, then (when recovered) the events, pulled by the sender. */
 export interface Replay {
@@ -15,8 +18,10 @@ export interface Replay {
 
 /**
  * `resume`: brings a client back to where it left a run. A run executing here is replayed from
- * memory and then followed live; an ended one is replayed from its stored events. When the events
- * cannot be replayed (the run was interrupted by a restart, or runs on another instance) the client
+ * memory and then followed live; in fleet mode, a run executing on another instance is replayed and
+ * followed through the bus (`RemoteRuns`); an ended one is replayed from its stored events. When
+ * the events cannot be replayed (the run was interrupted by a restart, or runs on another instance
+ * without fleet mode) the client
  * gets `recovered: false` with the run's status and, if it completed, its answer.
  */
 @Injectable()
@@ -24,6 +29,9 @@ export class RunReplay {
   constructor(
     private readonly supervisor: AgentSupervisor,
     private readonly threads: ThreadsService,
+    private readonly reaper: RunReaper,
+    private readonly remote: RemoteRuns,
+    private readonly database: DatabaseService,
   ) {}
 
   /**
@@ -43,7 +51,17 @@ export class RunReplay {
       return { resumed, events: live.cursor(afterSeq) };
     }
 
-    const run = await this.threads.findRunAsOfNow(ownerId, runId);
+    const run = await this.reaper.asOfNow(await this.threads.findRun(ownerId, runId));
+    if (run.status === 'running' && this.remote.enabled && run.instanceId !== this.database.instanceId) {
+      // Fleet mode: the run executes on another instance; its events come through the bus.
+      const last = await this.remote.lastSeq(runId);
+      const resumed = this.resumed(request, run.threadId, {
+        recovered: true,
+        status: 'running',
+        replayed: Math.max(0, last - afterSeq),
+      });
+      return { resumed, events: this.remote.cursor(runId, afterSeq) };
+    }
     const final = await this.finalState(run);
     if (run.status === 'running' || run.status === 'interrupted') {
       return {

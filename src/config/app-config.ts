@@ -38,6 +38,17 @@ export interface AppConfig {
     readonly schema?: string;
     /** PostgreSQL: how long a replica waits for another one's migration before retrying. */
     readonly migrationLockWaitMs: number;
+    /**
+     * PostgreSQL: how long an instance's lease lasts without renewal (renewed every third of it).
+     * An instance whose lease expired is dead: its runs are marked interrupted.
+     */
+    readonly leaseTtlMs: number;
+  };
+  /** Fleet mode (`REDIS_URL` set, PostgreSQL required): live runs shared through Redis. Unset: single instance. */
+  readonly fleet?: {
+    readonly redisUrl: string;
+    /** Every Redis key and channel the service uses starts with this (see `fleet.keys.ts`). */
+    readonly keyPrefix: string;
   };
   readonly llm: {
     readonly provider: 'local' | 'openai';

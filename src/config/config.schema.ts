@@ -28,6 +28,11 @@ export function crossFieldProblems(env: Readonly<Record<string, string | undefin
       'LLM_MODEL: is required with LLM_PROVIDER=openai (for example gpt-4o-mini, or the model your server serves)',
     );
   }
+  if ((env.REDIS_URL?.trim() ?? '') !== '' && !/^postgres(ql)?:\/\//u.test(env.DATABASE_URL?.trim() ?? '')) {
+    problems.push(
+      'REDIS_URL: fleet mode needs a shared database: set DATABASE_URL=postgres://… (SQLite is single-instance)',
+    );
+  }
   const delay = Number(env.SHUTDOWN_DELAY_MS ?? DEFAULT_SHUTDOWN_DELAY_MS);
   const timeout = Number(env.SHUTDOWN_TIMEOUT_MS ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
   const grace = Number(env.TERMINATION_GRACE_PERIOD_SECONDS ?? DEFAULT_GRACE_PERIOD_SECONDS) * 1000;
@@ -93,6 +98,17 @@ export const environmentSchema = z.object({
     .regex(/^[a-z_][a-z0-9_]{0,62}$/u, 'must be a lower-case SQL identifier')
     .optional(),
   DATABASE_MIGRATION_LOCK_WAIT_MS: milliseconds(15_000, 100),
+  REDIS_URL: z
+    .string()
+    .trim()
+    .regex(/^rediss?:\/\/.+/u, 'must be redis://host:port[/db] or rediss://…')
+    .optional(),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/u, 'must be 1-64 letters, digits, _ . or -')
+    .default('agw'),
+  FLEET_LEASE_TTL_MS: milliseconds(10_000, 300),
   LLM_PROVIDER: z.enum(['local', 'openai']).default('local'),
   LLM_BASE_URL: z.url({ protocol: /^https?$/u }).default('https://api.openai.com/v1'),
   LLM_API_KEY: optionalText,
@@ -148,7 +164,9 @@ export function toAppConfig(env: Environment): AppConfig {
       poolSize: env.DATABASE_POOL_SIZE,
       schema: env.DATABASE_SCHEMA,
       migrationLockWaitMs: env.DATABASE_MIGRATION_LOCK_WAIT_MS,
+      leaseTtlMs: env.FLEET_LEASE_TTL_MS,
     },
+    ...(env.REDIS_URL === undefined ? {} : { fleet: { redisUrl: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } }),
     llm: {
       provider: env.LLM_PROVIDER,
       local: { warmupMs: env.LOCAL_LLM_WARMUP_MS, tokenDelayMs: env.LOCAL_LLM_TOKEN_DELAY_MS },

@@ -31,7 +31,13 @@ describe('loadConfig', () => {
         replayEventsPerSecond: 10_000,
         allowedOrigins: [],
       },
-      database: { url: 'sqlite:./data/agent-gateway.db', poolSize: 10, schema: undefined, migrationLockWaitMs: 15_000 },
+      database: {
+        url: 'sqlite:./data/agent-gateway.db',
+        poolSize: 10,
+        schema: undefined,
+        migrationLockWaitMs: 15_000,
+        leaseTtlMs: 10_000,
+      },
       llm: {
         provider: 'local',
         local: { warmupMs: 0, tokenDelayMs: 0 },
@@ -85,6 +91,9 @@ describe('loadConfig', () => {
       DATABASE_POOL_SIZE: '25',
       DATABASE_SCHEMA: 'agent_gateway',
       DATABASE_MIGRATION_LOCK_WAIT_MS: '60000',
+      REDIS_URL: 'redis://redis.internal:6379/2',
+      REDIS_KEY_PREFIX: 'chat-prod',
+      FLEET_LEASE_TTL_MS: '15000',
       LLM_PROVIDER: 'openai',
       LLM_BASE_URL: 'http://vllm.internal:8000/v1',
       LLM_API_KEY: 'sk-test',
@@ -106,7 +115,9 @@ describe('loadConfig', () => {
       poolSize: 25,
       schema: 'agent_gateway',
       migrationLockWaitMs: 60_000,
+      leaseTtlMs: 15_000,
     });
+    expect(config.fleet).toEqual({ redisUrl: 'redis://redis.internal:6379/2', keyPrefix: 'chat-prod' });
     expect(config.llm.provider).toBe('openai');
     expect(config.llm.openai).toEqual({
       baseUrl: 'http://vllm.internal:8000/v1',
@@ -195,6 +206,21 @@ describe('loadConfig', () => {
     const problems = problemsOf({ DATABASE_URL: 'mysql://root:hunter2@db/app' });
     expect(problems).toEqual([expect.stringMatching(/^DATABASE_URL: must be sqlite:<path> or postgres:/u)]);
     expect(problems.join()).not.toContain('hunter2');
+  });
+
+  it('runs in fleet mode only with REDIS_URL and PostgreSQL, and single-instance without REDIS_URL', () => {
+    expect(loadConfig({}).config.fleet).toBeUndefined();
+    expect(problemsOf({ REDIS_URL: 'redis://r:6379' })).toEqual([
+      expect.stringMatching(/^REDIS_URL: fleet mode needs/u),
+    ]);
+    expect(problemsOf({ REDIS_URL: 'http://r:6379', DATABASE_URL: 'postgres://u@h/db' })).toEqual([
+      expect.stringMatching(/^REDIS_URL: must be redis:/u),
+    ]);
+    expect(problemsOf({ REDIS_KEY_PREFIX: 'has space', FLEET_LEASE_TTL_MS: '10' }).map((p) => p.split(':')[0])).toEqual(
+      ['REDIS_KEY_PREFIX', 'FLEET_LEASE_TTL_MS'],
+    );
+    const fleet = loadConfig({ REDIS_URL: 'rediss://r:6380/1', DATABASE_URL: 'postgres://u@h/db' }).config.fleet;
+    expect(fleet).toEqual({ redisUrl: 'rediss://r:6380/1', keyPrefix: 'agw' });
   });
 
   it('requires LLM_MODEL with LLM_PROVIDER=openai, and an http(s) LLM_BASE_URL', () => {

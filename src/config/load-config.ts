@@ -2,7 +2,7 @@ import type { AppConfig } from './app-config.js';
 import { crossFieldProblems, environmentSchema, toAppConfig } from './config.schema.js';
 
 /** Never echoed in problems: they are, or may contain (a password in the URL), secrets. */
-const SECRETS = new Set(['JWT_SECRET', 'LLM_API_KEY', 'DATABASE_URL']);
+const SECRETS = new Set(['JWT_SECRET', 'LLM_API_KEY', 'DATABASE_URL', 'REDIS_URL']);
 
 /** Thrown by {@link loadConfig}; `problems` names every bad variable, not just the first. */
 export class ConfigError extends Error {

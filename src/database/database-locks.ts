@@ -1,7 +1,7 @@
 /**
  * Every lock the service takes in a shared database, in one place: PostgreSQL advisory locks, as
  * the SQL of their 64-bit key and its parameters. Advisory locks are per database, so each key
- * names what it guards (a schema, a process), and services sharing one server never meet.
+ * names what it guards (a schema), and services sharing one server never meet.
  * (SQLite's lock is the file itself: see `sqlite.connection.ts`.)
  */
 export interface AdvisoryLockKey {
@@ -17,12 +17,6 @@ export const DatabaseLock = {
    * together migrate one at a time. See `migration-lock.ts`.
    */
   migrations: { sql: `hashtextextended('agent-gateway/migrations/' || current_schema(), 0)`, params: [] },
-  /**
-   * Held by a live process on a connection of its own for as long as it lives, keyed by its
-   * instance id: its proof of life. The server releases it the moment the process dies. See
-   * `instance-lock.ts`.
-   */
-  instance: (instanceId: string): AdvisoryLockKey => ({ sql: 'hashtextextended($1::text, 0)', params: [instanceId] }),
 } as const satisfies Record<string, AdvisoryLockKey | ((...args: string[]) => AdvisoryLockKey)>;
 
 /** `select pg_<fn>(<key>) as result`, ready for a driver's `query(text, values)`. */

@@ -5,9 +5,8 @@ import type { AppConfig } from '../config/app-config.js';
 import { AppError } from '../errors/app-error.js';
 import { InjectConfig } from '../config/config.module.js';
 import { connect, engineOf } from './database.connect.js';
-import { DatabaseLock, lockQuery } from './database-locks.js';
 import type { Connection, Database, DatabaseEngine } from './database.types.js';
-import { InstanceLock } from './instance-lock.js';
+import { InstanceLease } from './instance-lease.js';
 import { migrationProvider } from './migrations/migrations.js';
 import type { StorageObserver } from './observed-dialect.js';
 
@@ -38,7 +37,8 @@ export class DatabaseService implements OnApplicationShutdown {
   readonly instanceId = randomUUID();
   private connection: Connection | undefined;
   private closed = false;
-  private readonly lock: InstanceLock | undefined;
+  /** PostgreSQL: this instance's lease, its proof of life to the other replicas (see {@link InstanceLease}). */
+  readonly lease: InstanceLease | undefined;
   private readonly health = new BehaviorSubject<StorageHealth>({ status: 'up', since: Date.now() });
   readonly health$: Observable<StorageHealth> = this.health.asObservable();
   private readonly observer: StorageObserver = {
@@ -57,7 +57,10 @@ export class DatabaseService implements OnApplicationShutdown {
 
   constructor(@InjectConfig() private readonly config: AppConfig) {
     this.engine = engineOf(config.database.url);
-    this.lock = this.engine === 'postgres' ? new InstanceLock(config.database.url, this.instanceId) : undefined;
+    this.lease =
+      this.engine === 'postgres'
+        ? new InstanceLease(() => this.db, this.instanceId, config.database.leaseTtlMs, config.fleet !== undefined)
+        : undefined;
   }
 
   get db(): Database {
@@ -110,25 +113,17 @@ export class DatabaseService implements OnApplicationShutdown {
         cause: error,
       });
     }
-    await this.lock?.acquire();
+    if (this.lease !== undefined && !this.lease.current.held) await this.lease.acquire();
   }
 
   /**
    * Whether the process `instanceId` may still be executing runs. SQLite has one writer, this
-   * process; with PostgreSQL, a live instance holds its advisory lock (see {@link InstanceLock}).
+   * process; with PostgreSQL, a live instance's lease has not expired (see {@link InstanceLease}).
    */
   async isInstanceAlive(instanceId: string): Promise<boolean> {
     if (instanceId === this.instanceId) return true;
-    if (this.engine === 'sqlite') return false;
-    const { CompiledQuery } = await import('kysely');
-    const key = DatabaseLock.instance(instanceId);
-    const run = (query: { text: string; values: unknown[] }) => CompiledQuery.raw(query.text, query.values);
-    return this.db.connection().execute(async (session) => {
-      const { rows } = await session.executeQuery<{ result: boolean }>(run(lockQuery('try_advisory_lock', key)));
-      if (rows[0]?.result !== true) return true;
-      await session.executeQuery(run(lockQuery('advisory_unlock', key)));
-      return false;
-    });
+    if (this.lease === undefined) return false;
+    return this.lease.isAlive(instanceId);
   }
 
   get currentHealth(): StorageHealth {
@@ -138,7 +133,10 @@ export class DatabaseService implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
     this.health.complete();
-    await this.lock?.release();
+    // Every run of this instance is stored by now (the agent stops first): others may see it dead.
+    await this.lease
+      ?.release()
+      .catch((error: unknown) => this.logger.warn(`releasing the lease failed: ${String(error)}`));
     const connection = this.connection;
     this.connection = undefined;
     await connection?.close(CLOSE_GRACE_MS);

@@ -27,7 +27,7 @@ export interface RunsTable {
   thread_id: string;
   owner_id: string;
   request_id: string;
-  /** The process executing the run (see `DatabaseService.isInstanceAlive`). */
+  /** The process executing the run (alive while its lease is: see `instance-lease.ts`). */
   instance_id: string;
   status: RunStatus;
   /** The assistant's message, once the run completed. */
@@ -39,6 +39,18 @@ export interface RunsTable {
   created_at: number;
   updated_at: number;
   finished_at: number | null;
+  /** Set by `agent_cancel` on another replica; the executing replica reads it while the bus is down. */
+  cancel_requested_at: number | null;
+}
+
+/** A live instance's lease (PostgreSQL): alive while `expires_at`, on the database's clock, is ahead. */
+export interface InstancesTable {
+  id: string;
+  host: string;
+  /** 1 when the instance runs in fleet mode (`REDIS_URL` set). */
+  fleet: number;
+  started_at: number;
+  expires_at: number;
 }
 
 export interface RunEventsTable {
@@ -55,6 +67,7 @@ export interface DatabaseSchema {
   messages: MessagesTable;
   runs: RunsTable;
   run_events: RunEventsTable;
+  instances: InstancesTable;
 }
 
 export type Database = Kysely<DatabaseSchema>;

@@ -144,11 +144,12 @@ export function stepLimitReached(maxSteps: number): AppError {
  * The run was cut short by its process: `shutdown` while this process drains, `restart` when the
  * process running it died (what the stored run says from then on).
  */
-export function runInterrupted(by: 'shutdown' | 'restart' = 'restart'): AppError {
-  const message =
-    by === 'shutdown'
-      ? 'the server is shutting down; send the message again'
-      : 'the server restarted while this run was in progress; send the message again';
+export function runInterrupted(by: 'shutdown' | 'restart' | 'lease' = 'restart'): AppError {
+  const message = {
+    shutdown: 'the server is shutting down; send the message again',
+    restart: 'the server restarted while this run was in progress; send the message again',
+    lease: 'the server running this run lost its lease (it looked dead to the fleet); send the message again',
+  }[by];
   return new AppError('RUN_INTERRUPTED', message, { retryable: true });
 }
 

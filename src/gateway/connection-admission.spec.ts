@@ -1,3 +1,4 @@
+import type { FleetQuotas } from '../fleet/fleet-quotas.js';
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
@@ -54,8 +55,10 @@ describe('ConnectionAdmission', () => {
           failModel = reject;
         }),
     );
-    registry = new ConnectionRegistry(config);
-    admission = new ConnectionAdmission(config, readiness, new TokenVerifier(config), registry);
+    // A single instance: the fleet's shared counts are not used.
+    const quotas = { enabled: false, source: () => undefined, sync: () => undefined } as unknown as FleetQuotas;
+    registry = new ConnectionRegistry(config, quotas);
+    admission = new ConnectionAdmission(config, readiness, new TokenVerifier(config), registry, quotas);
   });
 
   afterEach(() => {

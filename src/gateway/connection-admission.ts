@@ -15,6 +15,7 @@ import {
   tooManyConnections,
 } from '../errors/client-errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { FleetQuotas } from '../fleet/fleet-quotas.js';
 import { PROTOCOL_VERSION } from '../protocol/events.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
 import { missingDependencies, type ReadinessSnapshot } from '../readiness/readiness.types.js';
@@ -37,7 +38,10 @@ export class ConnectionAdmission {
     private readonly readiness: ReadinessService,
     private readonly tokens: TokenVerifier,
     private readonly connections: ConnectionRegistry,
-  ) {}
+    private readonly quotas: FleetQuotas,
+  ) {
+    quotas.source('connections', (userId) => connections.openOf(userId));
+  }
 
   /**
    * Registers the socket's connection and decides about it. Synchronous on purpose (Nest does not
@@ -67,12 +71,29 @@ export class ConnectionAdmission {
         return connection;
       }
       this.connections.authenticated(connection, userId);
-      this.admitWhenReady(connection, userId);
+      if (this.quotas.enabled) this.admitInFleet(connection, userId);
+      else this.admitWhenReady(connection, userId);
     } catch (error) {
       // Never rethrow: an error escaping here would end Nest's connection stream for every later client.
       this.refuseOnBug(connection, error);
     }
     return connection;
+  }
+
+  /**
+   * Fleet mode: the user's connections on every live instance count. The connection is held (its
+   * frames kept) during the check, which falls back to this instance's count if Redis is down.
+   */
+  private admitInFleet(connection: WsConnection, userId: string): void {
+    const max = this.config.ws.maxConnectionsPerUser;
+    this.quotas.reserve('connections', userId, this.connections.openOf(userId), max).then(
+      (admitted) => {
+        if (connection.phase !== 'held') return;
+        if (admitted) this.admitWhenReady(connection, userId);
+        else connection.refuse(tooManyConnections(max), CloseCode.POLICY_VIOLATION, 'too many connections');
+      },
+      (error: unknown) => this.refuseOnBug(connection, error),
+    );
   }
 
   private admitWhenReady(connection: WsConnection, userId: string): void {

@@ -5,6 +5,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import type { AppError } from '../errors/app-error.js';
 import type { CloseCode } from '../protocol/close-codes.js';
+import { FleetQuotas } from '../fleet/fleet-quotas.js';
 import type { ConnectionEvent, EarlyFrameEvent } from './connection.events.js';
 import { type ConnectionLimits, WsConnection, type WsConnectionObserver } from './ws-connection.js';
 
@@ -45,7 +46,10 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
   };
   private readonly limits: ConnectionLimits;
 
-  constructor(@InjectConfig() private readonly config: AppConfig) {
+  constructor(
+    @InjectConfig() private readonly config: AppConfig,
+    private readonly quotas: FleetQuotas,
+  ) {
     const { messagesPerSecond, messageBurst, maxBufferedBytes } = config.ws;
     this.limits = { messagesPerSecond, messageBurst, maxBufferedBytes };
   }
@@ -145,6 +149,7 @@ export class ConnectionRegistry implements OnModuleInit, OnModuleDestroy {
           const left = this.openOf(event.userId) - 1;
           if (left > 0) this.openByUser.set(event.userId, left);
           else this.openByUser.delete(event.userId);
+          this.quotas.sync('connections', event.userId);
         }
         this.logger.log('connection closed', {
           connectionId: event.connectionId,

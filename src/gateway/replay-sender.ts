@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type { Replay } from '../agent/run-replay.service.js';
+import type { RunFrame } from '../protocol/events.js';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import type { WsConnection } from './ws-connection.js';
@@ -49,7 +50,9 @@ export class ReplaySender implements OnModuleDestroy {
         if (!(await connection.whenWritable(REPLAY_HIGH_WATER_BYTES))) return;
         const granted = await this.take(bucket, REPLAY_STEP_EVENTS);
         if (connection.phase !== 'established') return;
-        const frames = cursor.take(granted);
+        const taken = cursor.take(granted);
+        // Awaited only when it is a promise: a run of this process must be followed in the same step.
+        const frames: readonly RunFrame[] = isPromise(taken) ? await taken : taken;
         bucket.tokens += granted - frames.length;
         if (frames.length === 0) break;
         for (const frame of frames) connection.send(frame.event, frame.data, true);
@@ -111,6 +114,10 @@ export class ReplaySender implements OnModuleDestroy {
     }, untilFullMs);
     bucket.expiry.unref();
   }
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return value instanceof Promise;
 }
 
 /** The global timer (not `node:timers/promises`): tests drive it with fake time. Never holds the process open. */

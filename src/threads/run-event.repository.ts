@@ -36,15 +36,26 @@ export class RunEventRepository {
     }
   }
 
+  /** The `seq` of the run's last stored event (0: none). Stored events are always a prefix of the run's. */
+  async lastSeq(runId: string): Promise<number> {
+    const row = await this.database.db
+      .selectFrom('run_events')
+      .select((eb) => eb.fn.max('seq').as('last'))
+      .where('run_id', '=', runId)
+      .executeTakeFirst();
+    return Number(row?.last ?? 0);
+  }
+
   /** The run's events with `seq > afterSeq`, in order, one per event sent. */
-  async listAfter(runId: string, afterSeq: number): Promise<StoredRunEvent[]> {
-    const rows = await this.database.db
+  async listAfter(runId: string, afterSeq: number, maxRows?: number): Promise<StoredRunEvent[]> {
+    let query = this.database.db
       .selectFrom('run_events')
       .select(['run_id', 'seq', 'event', 'payload'])
       .where('run_id', '=', runId)
       .where('seq', '>', afterSeq)
-      .orderBy('seq')
-      .execute();
+      .orderBy('seq');
+    if (maxRows !== undefined) query = query.limit(maxRows);
+    const rows = await query.execute();
     const events: StoredRunEvent[] = [];
     for (const row of rows) {
       const data = JSON.parse(row.payload) as Record<string, unknown>;

@@ -71,6 +71,24 @@ export class RunJournal {
     await this.runEvents.insertMany(events, new Date());
   }
 
+  /**
+   * Ends a run whose instance died as `interrupted`, with the events it left on the bus (not stored
+   * yet) and the final `agent_error`. False if the run had already ended (another replica reaped it).
+   */
+  async interrupt(
+    runId: string,
+    error: { code: string; message: string },
+    events: readonly StoredRunEvent[],
+  ): Promise<boolean> {
+    const at = new Date();
+    return this.database.db.transaction().execute(async (trx) => {
+      const finished = await this.runs.finish(runId, { status: 'interrupted', at, error }, trx);
+      if (!finished) return false;
+      await this.runEvents.insertMany(events, at, trx);
+      return true;
+    });
+  }
+
   /** Ends a run: its answer (if any), its last events and its status together. False if it had already ended. */
   async end(end: RunEnd): Promise<boolean> {
     return this.database.db.transaction().execute(async (trx) => {

@@ -34,6 +34,7 @@ export class RunRepository {
         created_at: run.createdAt.getTime(),
         updated_at: run.updatedAt.getTime(),
         finished_at: null,
+        cancel_requested_at: null,
       })
       .execute();
   }
@@ -68,32 +69,32 @@ export class RunRepository {
     return result.numUpdatedRows > 0n;
   }
 
-  /** The instances that have runs still marked `running`. */
-  async runningInstances(): Promise<string[]> {
-    const rows = await this.database.db
-      .selectFrom('runs')
-      .select('instance_id')
-      .distinct()
-      .where('status', '=', 'running')
-      .execute();
-    return rows.map((row) => row.instance_id);
+  /** Every run still marked `running` (few: at most the runs in flight across the fleet). */
+  async listRunning(): Promise<Run[]> {
+    const rows = await this.database.db.selectFrom('runs').selectAll().where('status', '=', 'running').execute();
+    return rows.map(toRun);
   }
 
-  /** Marks every run of a dead instance that is still `running` as `interrupted`; returns how many. */
-  async interruptInstance(instanceId: string, error: { code: string; message: string }, at: Date): Promise<number> {
-    const result = await this.database.db
+  /** Records that the run's owner asked to cancel it (read by the instance executing it). */
+  async requestCancel(id: string, at: Date): Promise<void> {
+    await this.database.db
       .updateTable('runs')
-      .set({
-        status: 'interrupted',
-        error_code: error.code,
-        error_message: error.message,
-        updated_at: at.getTime(),
-        finished_at: at.getTime(),
-      })
+      .set({ cancel_requested_at: at.getTime() })
+      .where('id', '=', id)
       .where('status', '=', 'running')
+      .execute();
+  }
+
+  /** The runs of `instanceId` still running whose cancellation was requested. */
+  async cancelRequested(instanceId: string): Promise<string[]> {
+    const rows = await this.database.db
+      .selectFrom('runs')
+      .select('id')
       .where('instance_id', '=', instanceId)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows);
+      .where('status', '=', 'running')
+      .where('cancel_requested_at', 'is not', null)
+      .execute();
+    return rows.map((row) => row.id);
   }
 }
 

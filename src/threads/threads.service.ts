@@ -1,7 +1,7 @@
-import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { AppDependency } from '../app.dependencies.js';
 import { DatabaseService } from '../database/database.service.js';
-import { runInterrupted, runNotFound, threadNotFound, validationFailed } from '../errors/client-errors.js';
+import { runNotFound, threadNotFound, validationFailed } from '../errors/client-errors.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
 import { MessageRepository } from './message.repository.js';
 import { RunRepository } from './run.repository.js';
@@ -14,13 +14,11 @@ const DEPENDENCY: AppDependency = 'threads';
 /**
  * The conversation store, read side: threads, their history and runs, always scoped by owner.
  * A thread or run that exists but belongs to someone else is reported exactly like a missing one.
- * Its initialisation (connect, migrate, close out runs a dead process left behind) is the
+ * Its initialisation (connect, migrate) is the
  * `threads` readiness dependency.
  */
 @Injectable()
 export class ThreadsService implements OnApplicationBootstrap {
-  private readonly logger = new Logger('Threads');
-
   constructor(
     private readonly database: DatabaseService,
     private readonly threads: ThreadRepository,
@@ -95,30 +93,40 @@ export class ThreadsService implements OnApplicationBootstrap {
     return this.runEvents.listAfter(runId, afterSeq);
   }
 
-  /**
-   * The run, with a `running` status corrected to `interrupted` when the process executing it is
-   * gone: the status a client must see after a restart.
-   */
-  async findRunAsOfNow(ownerId: string, runId: string): Promise<Run> {
-    const run = await this.findRun(ownerId, runId);
-    if (run.status !== 'running' || (await this.database.isInstanceAlive(run.instanceId))) return run;
-    await this.runs.interruptInstance(run.instanceId, runInterrupted(), new Date());
-    return this.findRun(ownerId, runId);
+  /** Up to `maxRows` stored rows' worth of the run's events after `afterSeq` (a row may hold many deltas). */
+  runEventsPage(runId: string, afterSeq: number, maxRows: number): Promise<StoredRunEvent[]> {
+    return this.runEvents.listAfter(runId, afterSeq, maxRows);
+  }
+
+  /** The `seq` of the run's last stored event (0: none). */
+  lastStoredSeq(runId: string): Promise<number> {
+    return this.runEvents.lastSeq(runId);
+  }
+
+  /** Runs marked `running`, whoever executes them. */
+  runningRuns(): Promise<Run[]> {
+    return this.runs.listRunning();
+  }
+
+  /** Records a cancellation for the instance executing the run (it reads them while the bus is down). */
+  requestCancel(runId: string): Promise<void> {
+    return this.runs.requestCancel(runId, new Date());
+  }
+
+  /** Runs of `instanceId` whose cancellation was requested through the database. */
+  cancelRequested(instanceId: string): Promise<string[]> {
+    return this.runs.cancelRequested(instanceId);
+  }
+
+  isInstanceAlive(instanceId: string): Promise<boolean> {
+    return this.database.isInstanceAlive(instanceId);
   }
 
   private async init(signal: AbortSignal): Promise<void> {
+    // Runs a dead process left `running` are closed out by the agent's reaper (`RunReaper`).
     await this.database.init(signal);
-    // Runs whose process is gone (killed, crashed, OOM) can never finish: say so now.
-    let interrupted = 0;
-    for (const instanceId of await this.runs.runningInstances()) {
-      if (await this.database.isInstanceAlive(instanceId)) continue;
-      interrupted += await this.runs.interruptInstance(instanceId, runInterrupted(), new Date());
-    }
-    if (interrupted > 0)
-      this.logger.warn(`${interrupted} run(s) left running by a process that died marked interrupted`);
   }
 }
-
 function encodeCursor(cursor: ThreadCursor): string {
   return Buffer.from(`${cursor.updatedAt}.${cursor.id}`).toString('base64url');
 }

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { Service as KnativeService } from '@kubernetes-models/knative/serving.knative.dev/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Secret, Service } from 'kubernetes-models/v1';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -34,6 +35,9 @@ const CLOUD_RUN_MAX_STARTUP_SECONDS = 240;
 const SECRET_PLACEHOLDERS: Readonly<Record<string, string>> = {
   JWT_SECRET: TEST_JWT_SECRET,
   DATABASE_URL: 'postgres://agent:secret@postgres:5432/agent_gateway',
+  REDIS_URL: 'rediss://:secret@redis:6379/0',
+  LLM_PROVIDER: 'openai',
+  LLM_MODEL: 'gpt-4o-mini',
 };
 
 interface Manifest {
@@ -50,6 +54,7 @@ const SCHEMAS: Readonly<Record<string, (manifest: Manifest) => { validate(): voi
   'v1 Secret': (manifest) => new Secret(manifest),
   'policy/v1 PodDisruptionBudget': (manifest) => new PodDisruptionBudget(manifest),
   'autoscaling/v2 HorizontalPodAutoscaler': (manifest) => new HorizontalPodAutoscaler(manifest),
+  'networking.k8s.io/v1 NetworkPolicy': (manifest) => new NetworkPolicy(manifest),
   'serving.knative.dev/v1 Service': (manifest) => new KnativeService(manifest),
 };
 
@@ -231,6 +236,13 @@ interface Workload {
   readonly beforeSigtermSeconds: number;
   /** Secrets the same manifests create (the rest come from outside: see SECRET_PLACEHOLDERS). */
   readonly secrets: readonly Manifest[];
+  /** The pod's (or revision's) annotations. */
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+interface PodTemplateView {
+  readonly metadata?: { readonly annotations?: Record<string, string> };
+  readonly spec?: PodSpecView;
 }
 
 interface PodSpecView {
@@ -257,7 +269,8 @@ function preStopSeconds(container: ManifestContainer, where: string): number {
 }
 
 function deploymentWorkload(name: string, objects: readonly Manifest[]): Workload {
-  const pod = only<{ spec?: { template?: { spec?: PodSpecView } } }>(objects, 'Deployment').spec?.template?.spec;
+  const template = only<{ spec?: { template?: PodTemplateView } }>(objects, 'Deployment').spec?.template;
+  const pod = template?.spec;
   const container = onlyContainer(pod, name);
   return {
     name,
@@ -266,11 +279,13 @@ function deploymentWorkload(name: string, objects: readonly Manifest[]): Workloa
     graceSeconds: pod?.terminationGracePeriodSeconds ?? KUBERNETES_DEFAULT_GRACE_SECONDS,
     beforeSigtermSeconds: preStopSeconds(container, name),
     secrets: objects.filter((object) => object.kind === 'Secret'),
+    annotations: template?.metadata?.annotations ?? {},
   };
 }
 
 function servingWorkload(name: string, service: Manifest, platform: 'knative' | 'cloud-run'): Workload {
-  const revision = (service as { spec?: { template?: { spec?: PodSpecView } } }).spec?.template?.spec;
+  const template = (service as { spec?: { template?: PodTemplateView } }).spec?.template;
+  const revision = template?.spec;
   return {
     name,
     platform,
@@ -279,6 +294,7 @@ function servingWorkload(name: string, service: Manifest, platform: 'knative' | 
       platform === 'knative' ? (revision?.timeoutSeconds ?? KNATIVE_DEFAULT_TIMEOUT_SECONDS) : CLOUD_RUN_GRACE_SECONDS,
     beforeSigtermSeconds: platform === 'knative' ? KNATIVE_DRAIN_SECONDS : 0,
     secrets: [],
+    annotations: template?.metadata?.annotations ?? {},
   };
 }
 
@@ -303,13 +319,18 @@ function workloads(): Workload[] {
     deploymentWorkload('k8s/base', kustomize(join(K8S, 'base'))),
     deploymentWorkload('k8s/overlays/development', kustomize(join(K8S, 'overlays/development'))),
     deploymentWorkload('k8s/overlays/production', kustomize(join(K8S, 'overlays/production'))),
+    deploymentWorkload('k8s/overlays/fleet', kustomize(join(K8S, 'overlays/fleet'))),
     servingWorkload('k8s/knative', asManifest(readYaml(KNATIVE_SERVICE)[0], rel(KNATIVE_SERVICE)), 'knative'),
     servingWorkload('docs/deploy.md (Cloud Run)', cloudRunService(), 'cloud-run'),
   ];
 }
 
 /** A Secret's value from the manifests that create it, or a stand-in for one kept outside. */
-function secretValue(workload: Workload, variable: string, ref: { name?: string; key: string }): string | undefined {
+function secretValue(
+  workload: Workload,
+  variable: string,
+  ref: { name?: string; key: string; optional?: boolean },
+): string | undefined {
   const secret = workload.secrets.find((candidate) => candidate.metadata.name === ref.name);
   if (secret === undefined) return SECRET_PLACEHOLDERS[variable];
   const encoded = (secret.data as Record<string, string> | undefined)?.[ref.key];
@@ -327,6 +348,8 @@ function appEnvironment(workload: Workload): Record<string, string> {
     }
     if (ref === undefined) throw new Error(`${workload.name}: ${variable.name} has neither a value nor a secretKeyRef`);
     const value = secretValue(workload, variable.name, ref);
+    // An optional key missing from its Secret leaves the variable unset, as the kubelet does.
+    if (value === undefined && ref.optional === true) continue;
     if (value === undefined)
       throw new Error(`${workload.name}: ${variable.name}: no ${ref.key} in Secret ${ref.name ?? '(unnamed)'}`);
     env[variable.name] = value;
@@ -348,6 +371,12 @@ const EXPECTED_PROBES: Readonly<Record<Workload['platform'], readonly string[]>>
   knative: ['readiness', 'liveness'],
   'cloud-run': ['startup', 'liveness'],
 };
+
+/** The path Prometheus scrapes on the workload's pods (`prometheus.io/*` annotations), if it is asked to. */
+const scrapePath = (workload: Workload): string[] =>
+  workload.annotations['prometheus.io/scrape'] === 'true'
+    ? [workload.annotations['prometheus.io/path'] ?? '/metrics']
+    : [];
 
 const probesOf = (workload: Workload): HttpProbe[] => {
   const { startup, readiness, liveness } = containerProbes(workload.container);
@@ -397,6 +426,7 @@ describe('the deployment files, held to the app', () => {
       'k8s/base/pdb.yaml: PodDisruptionBudget',
       'k8s/base/service.yaml: Service',
       'k8s/knative/service.yaml: Service',
+      'k8s/overlays/fleet/networkpolicy.yaml: NetworkPolicy',
     ]);
   });
 
@@ -469,6 +499,115 @@ describe('the deployment files, held to the app', () => {
     expect(config.database.poolSize * hpa.spec.maxReplicas).toBeLessThanOrEqual(100);
   });
 
+  it('builds the fleet overlay: production plus Redis and the model from the Secret, no session affinity, spread over nodes and zones, a NetworkPolicy for its dependencies, scraped on /metrics, every object valid', () => {
+    const objects = kustomize(join(K8S, 'overlays/fleet'));
+    for (const object of objects) validate(object);
+    expect(objects.map((object) => object.kind).sort()).toEqual([
+      'Deployment',
+      'HorizontalPodAutoscaler',
+      'NetworkPolicy',
+      'PodDisruptionBudget',
+      'Service',
+    ]);
+    const workload = deploymentWorkload('k8s/overlays/fleet', objects);
+    const env = new Map((workload.container.env ?? []).map((variable) => [variable.name, variable]));
+
+    // Secrets come from the Secret production already reads, never from a literal in the manifest.
+    for (const name of ['JWT_SECRET', 'DATABASE_URL', 'REDIS_URL']) {
+      expect({ name, ref: env.get(name)?.valueFrom?.secretKeyRef }).toEqual({
+        name,
+        ref: { name: 'agent-gateway', key: name },
+      });
+    }
+    // The model's settings too; only the provider is required, the app checks the rest.
+    expect(
+      ['LLM_PROVIDER', 'LLM_MODEL', 'LLM_BASE_URL', 'LLM_API_KEY'].map((name) => ({
+        name,
+        value: env.get(name)?.value,
+        secret: env.get(name)?.valueFrom?.secretKeyRef?.name,
+        optional: env.get(name)?.valueFrom?.secretKeyRef?.optional === true,
+      })),
+    ).toEqual([
+      { name: 'LLM_PROVIDER', value: undefined, secret: 'agent-gateway', optional: false },
+      { name: 'LLM_MODEL', value: undefined, secret: 'agent-gateway', optional: true },
+      { name: 'LLM_BASE_URL', value: undefined, secret: 'agent-gateway', optional: true },
+      { name: 'LLM_API_KEY', value: undefined, secret: 'agent-gateway', optional: true },
+    ]);
+    // Fleet mode needs PostgreSQL beside REDIS_URL; the app boots with what the overlay gives it.
+    const environment = appEnvironment(workload);
+    expect(environment.REDIS_URL).toMatch(/^rediss?:\/\//u);
+    const { config } = loadConfig(environment);
+    expect(config.database.url).toMatch(/^postgres(ql)?:\/\//u);
+    expect(config.llm.provider).toBe('openai');
+
+    // Any replica serves any client: affinity is switched off explicitly.
+    const service = only<{ spec: { sessionAffinity?: string } }>(objects, 'Service');
+    expect(service.spec.sessionAffinity).toBe('None');
+
+    const deployment = only<{
+      spec: {
+        template: {
+          metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
+          spec: {
+            topologySpreadConstraints?: Array<{
+              topologyKey: string;
+              whenUnsatisfiable: string;
+              labelSelector?: { matchLabels?: Record<string, string> };
+            }>;
+          };
+        };
+      };
+    }>(objects, 'Deployment');
+    const podLabels = deployment.spec.template.metadata.labels;
+    const selects = (matchLabels: Record<string, string> | undefined): boolean =>
+      Object.entries(matchLabels ?? {}).length > 0 &&
+      Object.entries(matchLabels ?? {}).every(([label, value]) => podLabels[label] === value);
+    const spread = deployment.spec.template.spec.topologySpreadConstraints ?? [];
+    expect(spread.filter((constraint) => !selects(constraint.labelSelector?.matchLabels))).toEqual([]);
+    expect(spread.map(({ topologyKey, whenUnsatisfiable }) => ({ topologyKey, whenUnsatisfiable }))).toEqual(
+      expect.arrayContaining([
+        { topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: expect.any(String) },
+        // A zone short of room must never stop the autoscaler.
+        { topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway' },
+      ]),
+    );
+
+    // Prometheus scrapes the port the app listens on, at the path the app serves its metrics on.
+    const { containerPort } = containerProbes(workload.container);
+    expect(containerPort).toBe(config.http.port);
+    expect(deployment.spec.template.metadata.annotations).toMatchObject({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': String(containerPort),
+      'prometheus.io/path': '/metrics',
+    });
+
+    // The NetworkPolicy covers these pods, lets the cluster reach the app's port, and lets the app
+    // reach DNS, PostgreSQL, Redis and the model.
+    type Port = { protocol?: string; port?: number | string };
+    type Rule = { ports?: Port[] };
+    const policy = only<{
+      spec: {
+        podSelector: { matchLabels?: Record<string, string> };
+        policyTypes: string[];
+        ingress?: Array<Rule & { from?: object[] }>;
+        egress?: Rule[];
+      };
+    }>(objects, 'NetworkPolicy');
+    expect(selects(policy.spec.podSelector.matchLabels)).toBe(true);
+    expect([...policy.spec.policyTypes].sort()).toEqual(['Egress', 'Ingress']);
+    const portNumber = (port: number | string | undefined): number | undefined =>
+      typeof port === 'string'
+        ? workload.container.ports?.find((candidate) => candidate.name === port)?.containerPort
+        : port;
+    const opened = (rules: Rule[] | undefined): string[] =>
+      (rules ?? []).flatMap((rule) =>
+        (rule.ports ?? []).map(({ protocol, port }) => `${protocol ?? 'TCP'}/${portNumber(port) ?? 'any'}`),
+      );
+    expect(opened(policy.spec.ingress)).toEqual([`TCP/${containerPort}`]);
+    expect((policy.spec.ingress ?? []).every((rule) => (rule.from ?? []).length > 0)).toBe(true);
+    expect(opened(policy.spec.egress).sort()).toEqual(['TCP/443', 'TCP/53', 'TCP/5432', 'TCP/6379', 'UDP/53']);
+  });
+
   it('points every probe at a path the running app answers 200 once ready, on the port it listens on', async () => {
     const all = workloads();
     // The base Deployment's own environment boots the app; ServerProcess picks the port, the host
@@ -513,6 +652,16 @@ describe('the deployment files, held to the app', () => {
       }
     }
     expect(answers.filter((answer) => answer.status !== 200 || answer.port !== answer.listensOn)).toEqual([]);
+    // Where a workload asks Prometheus to scrape it, the app answers in Prometheus' text format.
+    for (const path of new Set(all.flatMap((workload) => scrapePath(workload)))) {
+      const response = await fetch(server.url + path);
+      expect({ path, status: response.status, type: response.headers.get('content-type') }).toEqual({
+        path,
+        status: 200,
+        type: expect.stringMatching(/^text\/plain/u),
+      });
+      expect(await response.text()).toMatch(/^# HELP agent_gateway_/mu);
+    }
     // Only /health/live may restart a pod: liveness never looks at readiness, nor the reverse.
     expect(answers.filter((answer) => (answer.probe === 'liveness') !== (answer.path === '/health/live'))).toEqual([]);
 

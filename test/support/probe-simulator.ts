@@ -21,7 +21,9 @@ export interface ManifestContainer {
   readonly env?: ReadonlyArray<{
     readonly name: string;
     readonly value?: string;
-    readonly valueFrom?: { readonly secretKeyRef?: { readonly name?: string; readonly key: string } };
+    readonly valueFrom?: {
+      readonly secretKeyRef?: { readonly name?: string; readonly key: string; readonly optional?: boolean };
+    };
   }>;
   readonly startupProbe?: ManifestProbe;
   readonly readinessProbe?: ManifestProbe;

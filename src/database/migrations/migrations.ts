@@ -7,5 +7,6 @@ import type { Migration, MigrationProvider } from 'kysely';
 export const migrationProvider: MigrationProvider = {
   getMigrations: async (): Promise<Record<string, Migration>> => ({
     '0001-conversations': await import('./0001-conversations.js'),
+    '0002-fleet': await import('./0002-fleet.js'),
   }),
 };

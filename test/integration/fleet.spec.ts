@@ -1,0 +1,326 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { DatabaseService } from '../../src/database/database.service.js';
+import { FleetBus } from '../../src/fleet/fleet-bus.service.js';
+import { LLM_PROVIDER } from '../../src/llm/llm.constants.js';
+import { ThreadsService } from '../../src/threads/threads.service.js';
+import { createFleetEnvironment, FLEET_AVAILABLE, FLEET_SKIP_REASON, type FleetEnvironment } from '../support/fleet.js';
+import { ScriptedModel } from '../support/scripted-model.js';
+import { freePort } from '../support/server-process.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
+import { signToken } from '../support/tokens.js';
+import type { ReceivedFrame, TestClient } from '../support/ws-client.js';
+
+/** An instance of the fleet under test and the model it calls. */
+interface Replica {
+  readonly app: TestApp;
+  readonly model: ScriptedModel;
+}
+
+let fleet: FleetEnvironment | undefined;
+let replicas: Replica[] = [];
+let proxy: TcpProxy | undefined;
+
+async function replica(env: Record<string, string> = {}): Promise<Replica> {
+  if (fleet === undefined) throw new Error('no fleet environment');
+  const model = new ScriptedModel();
+  const app = await startTestApp({
+    ready: true,
+    env: { ...fleet.env, ...env },
+    override: (builder) => builder.overrideProvider(LLM_PROVIDER).useValue(model),
+  });
+  const started = { app, model };
+  replicas.push(started);
+  return started;
+}
+
+async function startedRun(client: TestClient, requestId: string): Promise<ReceivedFrame> {
+  client.send('agent_request', { requestId, message: 'hello' });
+  return client.waitFor('agent_started', (data) => data.requestId === requestId);
+}
+
+/** The seqs of one run's events as a client received them. */
+const seqs = (client: TestClient, runId: unknown): number[] => client.runFrames(runId).map((f) => Number(f.data.seq));
+
+const upTo = (n: number): number[] => Array.from({ length: n }, (_, index) => index + 1);
+
+async function readyBody(app: TestApp): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${app.url}/health/ready`);
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+const fleetDescribe = FLEET_AVAILABLE ? describe : describe.skip;
+
+if (!FLEET_AVAILABLE) {
+  describe('fleet mode', () => {
+    it.skip(FLEET_SKIP_REASON, () => {});
+  });
+}
+
+fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', () => {
+  beforeEach(async () => {
+    fleet = await createFleetEnvironment();
+  });
+
+  afterEach(async () => {
+    await Promise.all(replicas.map(({ app }) => app.close()));
+    replicas = [];
+    await proxy?.down();
+    proxy = undefined;
+    await fleet?.drop();
+    fleet = undefined;
+  });
+
+  it('follows a run from the other instance: stored events, then live ones, each once and in order', async () => {
+    const a = await replica();
+    const b = await replica();
+    const owner = await a.app.connectAs('alice');
+    const started = await startedRun(owner, 'r1');
+    const runId = started.data.runId;
+    const call = await a.model.nextCall();
+    call.text('one ', 'two ');
+    await owner.waitFor('agent_message_delta', (data) => data.text === 'two ');
+
+    const follower = await b.app.connectAs('alice');
+    follower.send('resume', { requestId: 'x1', runId, afterSeq: 0 });
+    const resumed = await follower.waitFor('resumed');
+    const sent = owner.runFrames(runId).length;
+    expect(resumed.data).toMatchObject({ recovered: true, status: 'running', replayed: sent });
+    await follower.waitFor('agent_message_delta', (data) => data.text === 'two ');
+
+    call.text('three').finish();
+    const end = await follower.runEnd('r1');
+    expect(end.event).toBe('agent_completed');
+    await owner.runEnd('r1');
+    expect(seqs(follower, runId)).toEqual(upTo(owner.runFrames(runId).length));
+    expect(follower.runFrames(runId)).toEqual(owner.runFrames(runId));
+  });
+
+  it('joins a run mid-stream with the replay and the live events overlapping, without a gap or a duplicate', async () => {
+    const a = await replica();
+    const b = await replica();
+    const owner = await a.app.connectAs('alice');
+    const started = await startedRun(owner, 'r1');
+    const runId = started.data.runId;
+    const call = await a.model.nextCall();
+    const followers = await Promise.all([b.app.connectAs('alice'), b.app.connectAs('alice')]);
+    // The model keeps streaming while the followers replay: their replay meets the live stream.
+    for (let index = 0; index < 300; index += 1) call.text(`w${index} `);
+    followers[0]?.send('resume', { runId, afterSeq: 0 });
+    followers[1]?.send('resume', { runId, afterSeq: 5 });
+    for (let index = 300; index < 600; index += 1) call.text(`w${index} `);
+    call.finish();
+    await owner.runEnd('r1');
+    const expected = owner.runFrames(runId);
+    for (const [index, follower] of followers.entries()) {
+      await follower.runEnd('r1');
+      const afterSeq = index === 0 ? 0 : 5;
+      expect(follower.runFrames(runId)).toEqual(expected.slice(afterSeq));
+    }
+  });
+
+  it('cancels a run from the other instance: every follower gets agent_cancelled', async () => {
+    const a = await replica();
+    const b = await replica();
+    const owner = await a.app.connectAs('alice');
+    const started = await startedRun(owner, 'r1');
+    const runId = started.data.runId;
+    const call = await a.model.nextCall();
+    call.text('partial ');
+    const other = await b.app.connectAs('alice');
+    other.send('resume', { runId, afterSeq: 0 });
+    await other.waitFor('agent_message_delta');
+
+    other.send('agent_cancel', { requestId: 'c1', runId });
+    await call.aborted.promise;
+    expect((await owner.runEnd('r1')).event).toBe('agent_cancelled');
+    expect((await other.runEnd('r1')).event).toBe('agent_cancelled');
+    const stored = await a.app.app.get(ThreadsService).findRun('alice', String(runId));
+    expect(stored.status).toBe('cancelled');
+  });
+
+  it('refuses to cancel a run of another user on another instance as if it did not exist', async () => {
+    const a = await replica();
+    const b = await replica();
+    const owner = await a.app.connectAs('alice');
+    const started = await startedRun(owner, 'r1');
+    await a.model.nextCall();
+    const mallory = await b.app.connectAs('mallory');
+    mallory.send('agent_cancel', { requestId: 'c1', runId: started.data.runId });
+    const error = await mallory.waitFor('error', (data) => data.requestId === 'c1');
+    expect(error.data.code).toBe('RUN_NOT_FOUND');
+  });
+
+  it('holds the per-user limits across the fleet', async () => {
+    const a = await replica({ WS_MAX_CONNECTIONS_PER_USER: '2', AGENT_MAX_RUNS_PER_USER: '1' });
+    const b = await replica({ WS_MAX_CONNECTIONS_PER_USER: '2', AGENT_MAX_RUNS_PER_USER: '1' });
+    const first = await a.app.connectAs('alice');
+    const onB = await b.app.connectAs('alice');
+    const third = a.app.connect({ token: signToken({ sub: 'alice' }) });
+    const refusal = await third.waitFor('error');
+    expect(refusal.data.code).toBe('TOO_MANY_CONNECTIONS');
+    expect((await third.closed).code).toBe(1008);
+    // Someone else is not limited by alice's connections.
+    await b.app.connectAs('bob');
+    // A closed connection frees its place on every instance.
+    await onB.close();
+    const again = await b.app.connectAs('alice');
+
+    await startedRun(first, 'r1');
+    await a.model.nextCall();
+    again.send('agent_request', { requestId: 'r2', message: 'hello' });
+    const refused = await again.waitFor('agent_error', (data) => data.requestId === 'r2');
+    expect(refused.data.code).toBe('RATE_LIMITED');
+  });
+
+  it('counts the connections of an instance that died only until its lease expires', async () => {
+    const a = await replica({ WS_MAX_CONNECTIONS_PER_USER: '1', FLEET_LEASE_TTL_MS: '600' });
+    const b = await replica({ WS_MAX_CONNECTIONS_PER_USER: '1', FLEET_LEASE_TTL_MS: '600' });
+    await a.app.connectAs('alice');
+    const refused = b.app.connect({ token: signToken({ sub: 'alice' }) });
+    expect((await refused.waitFor('error')).data.code).toBe('TOO_MANY_CONNECTIONS');
+    // A freezes: its count of alice's connection stays in Redis, but its lease runs out.
+    const dead = a.app.app.get(DatabaseService);
+    dead.lease?.stop();
+    await dead.db.deleteFrom('instances').where('id', '=', dead.instanceId).execute();
+    // B learns who is alive within a third of a lease; a client retries as the SDK would, each
+    // attempt answered (established, or refused with TOO_MANY_CONNECTIONS) before the next.
+    let attempts = 0;
+    for (;;) {
+      attempts += 1;
+      const client = b.app.connect({ token: signToken({ sub: 'alice' }) });
+      const answer = await client.waitFor(['connection_established', 'error']);
+      if (answer.event === 'connection_established') break;
+      expect(answer.data.code).toBe('TOO_MANY_CONNECTIONS');
+      await client.closed;
+    }
+    expect(attempts).toBeGreaterThanOrEqual(1);
+  });
+
+  it('marks the runs of an instance whose lease expired interrupted, and tells their followers', async () => {
+    const a = await replica({ FLEET_LEASE_TTL_MS: '600' });
+    const b = await replica({ FLEET_LEASE_TTL_MS: '600' });
+    const owner = await a.app.connectAs('alice');
+    const started = await startedRun(owner, 'r1');
+    const runId = String(started.data.runId);
+    (await a.model.nextCall()).text('sent before the end ');
+    const follower = await b.app.connectAs('alice');
+    follower.send('resume', { runId, afterSeq: 0 });
+    await follower.waitFor('agent_message_delta');
+
+    // A stops renewing as a frozen or partitioned process would: B must decide it is dead.
+    const sent = owner.runFrames(runId).length;
+    a.app.app.get(DatabaseService).lease?.stop();
+    const end = await follower.runEnd('r1');
+    expect(end.data).toMatchObject({ code: 'RUN_INTERRUPTED', seq: sent + 1 });
+    const threads = b.app.app.get(ThreadsService);
+    expect((await threads.findRun('alice', runId)).status).toBe('interrupted');
+    // What A had sent through the bus is stored, up to the interruption.
+    const stored = await threads.runEventsAfter(runId, 0);
+    const events = owner
+      .runFrames(runId)
+      .slice(0, sent)
+      .map((frame) => frame.event);
+    expect(stored.map((event) => event.event)).toEqual([...events, 'agent_error']);
+    expect(events).toContain('agent_message_delta');
+  });
+
+  it('stops starting runs while its own lease is lost, interrupts the runs it had, and takes a new lease', async () => {
+    const a = await replica({ FLEET_LEASE_TTL_MS: '600' });
+    const owner = await a.app.connectAs('alice');
+    await startedRun(owner, 'r1');
+    await a.model.nextCall();
+    const database = a.app.app.get(DatabaseService);
+    // Another replica judged it dead: its lease is gone from the database.
+    await database.db.deleteFrom('instances').where('id', '=', database.instanceId).execute();
+    const end = await owner.runEnd('r1');
+    expect(end.data).toMatchObject({ code: 'RUN_INTERRUPTED', retryable: true });
+    expect(a.app.logs.messages().some((line) => line.includes('instance lease expired'))).toBe(true);
+    // Held again: runs start again.
+    await startedRun(owner, 'r2');
+  });
+
+  it('keeps serving through a Redis outage from PostgreSQL alone, and recovers by itself', async () => {
+    if (fleet === undefined) throw new Error('no fleet environment');
+    const target = new URL(process.env.TEST_REDIS_URL ?? '');
+    proxy = new TcpProxy(await freePort(), { host: target.hostname, port: Number(target.port || 6379) });
+    await proxy.up();
+    const viaProxy = `redis://127.0.0.1:${proxy.port}${target.pathname}`;
+    const a = await replica({ REDIS_URL: viaProxy });
+    const b = await replica({ REDIS_URL: viaProxy });
+    const owner = await a.app.connectAs('alice');
+    const started = await startedRun(owner, 'r1');
+    const runId = started.data.runId;
+    const call = await a.model.nextCall();
+    call.text('before ');
+    const follower = await b.app.connectAs('alice');
+    follower.send('resume', { runId, afterSeq: 0 });
+    await follower.waitFor('agent_message_delta', (data) => data.text === 'before ');
+
+    await proxy.down();
+    call.text('during ', 'the ', 'outage ');
+    await follower.waitFor('agent_message_delta', (data) => data.text === 'outage ');
+    const health = await readyBody(b.app);
+    expect(health.status).toBe(200);
+    expect(health.body.details).toMatchObject({ bus: { status: 'up', degraded: true } });
+
+    // Cancel and follow still work across instances, through PostgreSQL.
+    await proxy.up();
+    call.text('after').finish();
+    expect((await follower.runEnd('r1')).event).toBe('agent_completed');
+    await owner.runEnd('r1');
+    expect(follower.runFrames(runId)).toEqual(owner.runFrames(runId));
+    const threads = a.app.app.get(ThreadsService);
+    expect((await threads.runEventsAfter(String(runId), 0)).length).toBe(owner.runFrames(runId).length);
+
+    // Back by itself: the bus reports up again and a new run is followed through it.
+    const bus = b.app.app.get(FleetBus);
+    await new Promise<void>((resolve) => {
+      const subscription = bus.health$.subscribe((state) => {
+        if (state.status === 'up' && bus.up) {
+          resolve();
+          queueMicrotask(() => subscription.unsubscribe());
+        }
+      });
+    });
+    expect((await readyBody(b.app)).body.details).toMatchObject({ bus: { status: 'up', bus: 'redis' } });
+  });
+
+  it('cancels across instances while Redis is down, through PostgreSQL', async () => {
+    const target = new URL(process.env.TEST_REDIS_URL ?? '');
+    proxy = new TcpProxy(await freePort(), { host: target.hostname, port: Number(target.port || 6379) });
+    await proxy.up();
+    const viaProxy = `redis://127.0.0.1:${proxy.port}${target.pathname}`;
+    const a = await replica({ REDIS_URL: viaProxy });
+    const b = await replica({ REDIS_URL: viaProxy });
+    const owner = await a.app.connectAs('alice');
+    const started = await startedRun(owner, 'r1');
+    const call = await a.model.nextCall();
+    await proxy.down();
+    const other = await b.app.connectAs('alice');
+    other.send('agent_cancel', { requestId: 'c1', runId: started.data.runId });
+    await call.aborted.promise;
+    expect((await owner.runEnd('r1')).event).toBe('agent_cancelled');
+  });
+
+  it('names every key it writes under its prefix, one hash tag per run and per user, and lets run streams expire', async () => {
+    if (fleet === undefined) throw new Error('no fleet environment');
+    const a = await replica();
+    const owner = await a.app.connectAs('alice');
+    await startedRun(owner, 'r1');
+    (await a.model.nextCall()).text('hi').finish();
+    const end = await owner.runEnd('r1');
+    const keys = await fleet.keys();
+    const pattern = new RegExp(`^${fleet.prefix}:\\{(run|user):[^}]+\\}:(events|connections|runs)$`, 'u');
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys) expect(key).toMatch(pattern);
+    const stream = `${fleet.prefix}:{run:${String(end.data.runId)}}:events`;
+    const ttl = await fleet.redis.pttl(stream);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(5 * 60_000);
+  });
+});
+
+// Keeps the import used when the suite is skipped (the client type is shared with the tests above).
+export type { Redis };
