@@ -30,7 +30,7 @@ import { LlmUnavailableError } from '../llm/llm.errors.js';
 import { LlmService } from '../llm/llm.service.js';
 import type { AgentError, AgentRequest, RunFrame } from '../protocol/events.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
-import { RunJournal } from '../threads/run-journal.service.js';
+import { RunJournal, type RunEnd } from '../threads/run-journal.service.js';
 import type { RunOutcome } from '../threads/run.repository.js';
 import { ThreadsService } from '../threads/threads.service.js';
 import type { Message, Thread } from '../threads/thread.types.js';
@@ -45,6 +45,8 @@ import { ToolRegistry } from './tools/tool.registry.js';
 
 const DEPENDENCY: AppDependency = 'agent';
 const TITLE_MAX_CHARS = 80;
+/** Waits before trying a run's final transaction again after a storage outage (then it is given up). */
+const END_RETRY_DELAYS_MS = [100, 300, 900];
 /** While the bus is down, how often cancellations sent through PostgreSQL are looked for. */
 const CANCEL_POLL_MS = 500;
 
@@ -354,7 +356,7 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
   private async end(run: LiveRun, outcome: RunOutcome, last: RunFrame, message?: Message): Promise<void> {
     try {
       const events = [...(await run.takeUnsaved()), toStored(last)];
-      const recorded = await this.journal.end({
+      const recorded = await this.commitEnd(run, {
         runId: run.identity.runId,
         threadId: run.identity.threadId,
         outcome,
@@ -375,6 +377,28 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
         ? storageUnavailable({ what: 'the answer', cause: error })
         : internalError(this.logger, context, error);
       run.finish(run.frame('agent_error', agentErrorOf(failure)));
+    }
+  }
+
+  /**
+   * The run's final transaction, tried again after a storage outage shorter than a couple of
+   * seconds (a PostgreSQL restart, a failover, sessions cut under the pool): a blip must not cost
+   * an answer. If a try committed but its acknowledgement was lost, the next finds the run ended
+   * with this very outcome, and that counts as recorded.
+   */
+  private async commitEnd(run: LiveRun, end: RunEnd): Promise<boolean> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        const recorded = await this.journal.end(end);
+        if (recorded || attempt === 0) return recorded;
+        const stored = await this.threads.findRun(run.identity.ownerId, run.identity.runId);
+        return stored.status === end.outcome.status && stored.messageId === end.outcome.messageId;
+      } catch (error) {
+        const wait = END_RETRY_DELAYS_MS[attempt];
+        if (!isOutage(error) || wait === undefined) throw error;
+        this.logger.warn(`run ${run.identity.runId}: storing the outcome failed (${String(error)}); retrying`);
+        await delay(wait);
+      }
     }
   }
 
@@ -423,6 +447,10 @@ function agentErrorOf(error: AppError): Omit<AgentError, 'requestId'> {
 /** An `agent_error` sent before any run existed (nothing stored). */
 function refusal(requestId: string, error: AppError): AgentError {
   return { requestId, ...agentErrorOf(error) };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function titleOf(message: string): string {

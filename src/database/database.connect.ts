@@ -20,8 +20,9 @@ export function connect(
   config: AppConfig['database'],
   observer: StorageObserver,
   logger: Pick<LoggerService, 'warn'>,
+  instanceId: string,
 ): Promise<Connection> {
   return engineOf(config.url) === 'sqlite'
     ? sqliteConnection(config.url.slice('sqlite:'.length), observer)
-    : postgresConnection(config, observer, logger);
+    : postgresConnection(config, observer, logger, `agent-gateway:${instanceId}`);
 }

@@ -41,7 +41,15 @@ export class DatabaseService implements OnApplicationShutdown {
   readonly lease: InstanceLease | undefined;
   private readonly health = new BehaviorSubject<StorageHealth>({ status: 'up', since: Date.now() });
   readonly health$: Observable<StorageHealth> = this.health.asObservable();
+  /** Statements sent and transactions ended so far (metrics read them when scraped). */
+  readonly stats = { statements: 0, transactions: 0 };
   private readonly observer: StorageObserver = {
+    statement: () => {
+      this.stats.statements += 1;
+    },
+    transaction: () => {
+      this.stats.transactions += 1;
+    },
     up: () => {
       if (this.health.getValue().status === 'up') return;
       this.logger.log('database reachable again');
@@ -80,7 +88,7 @@ export class DatabaseService implements OnApplicationShutdown {
 
   private async connectAndMigrate(signal: AbortSignal): Promise<void> {
     if (this.connection === undefined) {
-      const connection = await connect(this.config.database, this.observer, this.logger);
+      const connection = await connect(this.config.database, this.observer, this.logger, this.instanceId);
       if (this.closed) {
         // The app shut down while this was connecting: nothing else would ever close this pool.
         await connection.close(0);

@@ -7,7 +7,13 @@ export interface StorageObserver {
   up(): void;
   /** The database could not be reached (or could not take the write). */
   down(error: unknown): void;
+  /** A statement was sent (BEGIN, COMMIT and ROLLBACK not included). */
+  statement(): void;
+  /** A transaction ended: a COMMIT, or a statement outside any explicit transaction. */
+  transaction(): void;
 }
+
+const TRANSACTION_CONTROL = /^\s*(begin|commit|rollback|start transaction)\b/iu;
 
 /**
  * Wraps a dialect so that every connection attempt and every query reports to `observer`, and a
@@ -26,6 +32,7 @@ export function observedDialect(dialect: Dialect, observer: StorageObserver): Di
 
 function observedDriver(driver: Driver, observer: StorageObserver): Driver {
   const observed = new WeakSet<DatabaseConnection>();
+  const inTransaction = new WeakSet<DatabaseConnection>();
   const translate = (error: unknown): unknown => {
     if (!isStorageUnavailable(error)) return error;
     observer.down(error);
@@ -36,6 +43,10 @@ function observedDriver(driver: Driver, observer: StorageObserver): Driver {
     // Drivers reuse connection objects from their pool: patch each one once.
     const execute = connection.executeQuery.bind(connection);
     connection.executeQuery = async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
+      if (!TRANSACTION_CONTROL.test(query.sql)) {
+        observer.statement();
+        if (!inTransaction.has(connection)) observer.transaction();
+      }
       try {
         const result = await execute<R>(query);
         observer.up();
@@ -57,9 +68,19 @@ function observedDriver(driver: Driver, observer: StorageObserver): Driver {
         throw translate(error);
       }
     },
-    beginTransaction: (connection, settings) => driver.beginTransaction(connection, settings),
-    commitTransaction: (connection) => driver.commitTransaction(connection),
-    rollbackTransaction: (connection) => driver.rollbackTransaction(connection),
+    beginTransaction: async (connection, settings) => {
+      await driver.beginTransaction(connection, settings);
+      inTransaction.add(connection);
+    },
+    commitTransaction: async (connection) => {
+      inTransaction.delete(connection);
+      observer.transaction();
+      await driver.commitTransaction(connection);
+    },
+    rollbackTransaction: async (connection) => {
+      inTransaction.delete(connection);
+      await driver.rollbackTransaction(connection);
+    },
     ...(driver.savepoint === undefined
       ? {}
       : {

@@ -16,12 +16,15 @@ export async function postgresConnection(
   config: AppConfig['database'],
   observer: StorageObserver,
   logger: Pick<LoggerService, 'warn'>,
+  applicationName: string,
 ): Promise<Connection> {
   const [{ default: pg }, { Kysely, PostgresDialect }] = await Promise.all([import('pg'), import('kysely')]);
   const pool: Pool = new pg.Pool({
     connectionString: config.url,
     max: config.poolSize,
     connectionTimeoutMillis: 5_000,
+    // Names this instance's sessions in pg_stat_activity (operators, and the blip tests, find them by it).
+    application_name: applicationName,
     ...(config.schema === undefined ? {} : { options: `-c search_path=${config.schema}` }),
     // Timestamps are epoch milliseconds in bigint columns: well inside Number's exact range.
     types: {

@@ -121,9 +121,10 @@ export class FleetBus implements OnApplicationBootstrap, OnApplicationShutdown {
     const clients = [this.commands, this.subscriber].filter((client) => client !== undefined);
     // QUIT only on a ready connection: queued on one that is reconnecting, it would wait for Redis.
     await Promise.all(
-      clients.map((client) =>
-        client.status === 'ready' ? client.quit().then(undefined, () => client.disconnect()) : client.disconnect(),
-      ),
+      clients.map(async (client) => {
+        if (client.status !== 'ready') return client.disconnect();
+        await client.quit().then(undefined, () => client.disconnect());
+      }),
     );
   }
 

@@ -2,9 +2,12 @@ import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Registry } from 'prom-client';
 import { Subscription } from 'rxjs';
 import { RunLifecycle } from '../agent/run-lifecycle.js';
+import { DatabaseService } from '../database/database.service.js';
+import { FleetBus } from '../fleet/fleet-bus.service.js';
 import { ConnectionRegistry } from '../gateway/connection.registry.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
 import { recordConnections } from './connection.metrics.js';
+import { recordFleet } from './fleet.metrics.js';
 import { processMetrics } from './process.metrics.js';
 import { recordReadiness } from './readiness.metrics.js';
 import { recordRuns } from './run.metrics.js';
@@ -26,12 +29,25 @@ export class MetricsService implements OnModuleDestroy {
   private readonly registry = new Registry();
   private readonly subscription = new Subscription();
 
-  constructor(readiness: ReadinessService, connections: ConnectionRegistry, runs: RunLifecycle) {
+  constructor(
+    readiness: ReadinessService,
+    connections: ConnectionRegistry,
+    runs: RunLifecycle,
+    database: DatabaseService,
+    bus: FleetBus,
+  ) {
     this.subscription.add(recordReadiness(this.registry, readiness.snapshot$));
     this.subscription.add(
       recordConnections(this.registry, connections.events$, connections.earlyFrames$, () => connections.frameCounts),
     );
     this.subscription.add(recordRuns(this.registry, runs.events$));
+    this.subscription.add(
+      recordFleet(this.registry, {
+        storage: () => database.stats,
+        ...(database.lease === undefined ? {} : { lease$: database.lease.state$ }),
+        ...(bus.enabled ? { bus: { health$: bus.health$, stats: () => bus.stats } } : {}),
+      }),
+    );
   }
 
   /** Everything in the Prometheus text format: this application's metrics, then the process's. */

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
+import pg from 'pg';
 import { DatabaseService } from '../../src/database/database.service.js';
 import { FleetBus } from '../../src/fleet/fleet-bus.service.js';
 import { LLM_PROVIDER } from '../../src/llm/llm.constants.js';
 import { ThreadsService } from '../../src/threads/threads.service.js';
 import { createFleetEnvironment, FLEET_AVAILABLE, FLEET_SKIP_REASON, type FleetEnvironment } from '../support/fleet.js';
-import { ScriptedModel } from '../support/scripted-model.js';
+import { type ScriptedCall, ScriptedModel } from '../support/scripted-model.js';
 import { freePort } from '../support/server-process.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
@@ -50,6 +50,10 @@ async function readyBody(app: TestApp): Promise<{ status: number; body: Record<s
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
+async function metricsOf(app: TestApp): Promise<string> {
+  return (await fetch(`${app.url}/metrics`)).text();
+}
+
 const fleetDescribe = FLEET_AVAILABLE ? describe : describe.skip;
 
 if (!FLEET_AVAILABLE) {
@@ -88,10 +92,17 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
     const sent = owner.runFrames(runId).length;
     expect(resumed.data).toMatchObject({ recovered: true, status: 'running', replayed: sent });
     await follower.waitFor('agent_message_delta', (data) => data.text === 'two ');
+    const during = await metricsOf(b.app);
+    expect(during).toMatch(/^agent_gateway_fleet_followers 1$/mu);
+    expect(during).toMatch(/^agent_gateway_fleet_lease_held 1$/mu);
+    expect(during).toMatch(/^agent_gateway_fleet_bus_up 1$/mu);
 
     call.text('three').finish();
     const end = await follower.runEnd('r1');
     expect(end.event).toBe('agent_completed');
+    const after = await metricsOf(b.app);
+    expect(after).toMatch(/^agent_gateway_fleet_followers 0$/mu);
+    expect(Number(/^agent_gateway_fleet_deliveries_total (\d+)$/mu.exec(after)?.[1])).toBeGreaterThan(0);
     await owner.runEnd('r1');
     expect(seqs(follower, runId)).toEqual(upTo(owner.runFrames(runId).length));
     expect(follower.runFrames(runId)).toEqual(owner.runFrames(runId));
@@ -304,6 +315,61 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
     expect((await owner.runEnd('r1')).event).toBe('agent_cancelled');
   });
 
+  it('rides out a blip of PostgreSQL and Redis mid-run: no live run is interrupted, all complete and are stored completed', async () => {
+    if (fleet === undefined) throw new Error('no fleet environment');
+    const a = await replica({ FLEET_LEASE_TTL_MS: '3000' });
+    const b = await replica({ FLEET_LEASE_TTL_MS: '3000' });
+    const runs: Array<{ owner: TestClient; follower: TestClient; runId: unknown; call: ScriptedCall }> = [];
+    for (const [index, [home, away]] of [
+      [a, b],
+      [a, b],
+      [b, a],
+      [b, a],
+    ].entries()) {
+      if (home === undefined || away === undefined) throw new Error('unreachable');
+      const user = `user-${index}`;
+      const owner = await home.app.connectAs(user);
+      const started = await startedRun(owner, 'r1');
+      const call = await home.model.nextCall();
+      call.text('before ');
+      const follower = await away.app.connectAs(user);
+      follower.send('resume', { runId: started.data.runId, afterSeq: 0 });
+      await follower.waitFor('agent_message_delta', (data) => data.text === 'before ');
+      runs.push({ owner, follower, runId: started.data.runId, call });
+    }
+
+    // Every session of both instances cut at once, as a PostgreSQL restart or failover does…
+    const ids = [a, b].map(({ app }) => `agent-gateway:${app.app.get(DatabaseService).instanceId}`);
+    const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+    await admin.connect();
+    const { rows } = await admin
+      .query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = any($1)', [ids])
+      .finally(() => admin.end());
+    expect(rows.length).toBeGreaterThan(0);
+    // …and every Redis connection of both.
+    const clients = (await fleet.redis.client('LIST')) as string;
+    const killed = clients
+      .split('\n')
+      .filter((line) => ids.some((id) => line.includes(`name=${id}`)))
+      .map((line) => /\bid=(\d+)/u.exec(line)?.[1]);
+    expect(killed.length).toBe(4);
+    for (const id of killed) await fleet.redis.client('KILL', 'ID', String(id));
+
+    for (const { call } of runs) call.text('after ', 'the ', 'blip').finish();
+    const threads = a.app.app.get(ThreadsService);
+    for (const [index, { owner, follower, runId }] of runs.entries()) {
+      expect((await owner.runEnd('r1')).event).toBe('agent_completed');
+      expect((await follower.runEnd('r1')).event).toBe('agent_completed');
+      expect(follower.runFrames(runId)).toEqual(owner.runFrames(runId));
+      expect((await threads.findRun(`user-${index}`, String(runId))).status).toBe('completed');
+    }
+    for (const replica of [a, b]) {
+      expect(replica.app.logs.messages().filter((line) => /interrupted|lease lost|lease expired/u.test(line))).toEqual(
+        [],
+      );
+    }
+  });
+
   it('names every key it writes under its prefix, one hash tag per run and per user, and lets run streams expire', async () => {
     if (fleet === undefined) throw new Error('no fleet environment');
     const a = await replica();
@@ -321,6 +387,3 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
     expect(ttl).toBeLessThanOrEqual(5 * 60_000);
   });
 });
-
-// Keeps the import used when the suite is skipped (the client type is shared with the tests above).
-export type { Redis };

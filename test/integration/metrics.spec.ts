@@ -90,7 +90,11 @@ describe('GET /metrics', () => {
       'agent_gateway_agent_run_duration_seconds',
       'agent_gateway_agent_runs_started_total',
       'agent_gateway_agent_runs_total',
+      'agent_gateway_db_statements_total',
+      'agent_gateway_db_transactions_total',
       'agent_gateway_dependency_init_duration_seconds',
+      // PostgreSQL only: the instance's lease (the fleet's other metrics need REDIS_URL: fleet.spec.ts).
+      ...(process.env.TEST_DATABASE_ENGINE === 'postgres' ? ['agent_gateway_fleet_lease_held'] : []),
       'agent_gateway_readiness_phase',
       'agent_gateway_ws_closes_total',
       'agent_gateway_ws_connections_open',
