@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { DatabaseService } from '../database/database.service.js';
@@ -24,7 +24,7 @@ const READ_STEP = 1_000;
  * restart or a client. Replicas reaping together are safe: a run is ended once (`status = running`).
  */
 @Injectable()
-export class RunReaper implements OnApplicationShutdown {
+export class RunReaper implements BeforeApplicationShutdown {
   private readonly logger = new Logger('Agent');
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
@@ -46,7 +46,8 @@ export class RunReaper implements OnApplicationShutdown {
     this.schedule();
   }
 
-  onApplicationShutdown(): void {
+  /** Before the stores close: a pass running into a closed pool would only log noise. */
+  beforeApplicationShutdown(): void {
     this.stopped = true;
     clearTimeout(this.timer);
   }

@@ -38,9 +38,14 @@ export class ThreadsService implements OnApplicationBootstrap {
    */
   private storageDetails(): Record<string, unknown> {
     const { status, lastError, since } = this.database.currentHealth;
-    return status === 'up'
-      ? { storage: 'up' }
-      : { storage: 'down', storageDownSince: new Date(since).toISOString(), storageError: lastError };
+    const lease = this.database.lease?.current;
+    return {
+      ...(status === 'up'
+        ? { storage: 'up' }
+        : { storage: 'down', storageDownSince: new Date(since).toISOString(), storageError: lastError }),
+      // PostgreSQL: without its lease this instance looks dead to the fleet and starts no run.
+      ...(lease === undefined ? {} : { lease: lease.held ? 'held' : 'lost' }),
+    };
   }
 
   async listThreads(ownerId: string, limit: number, cursor?: string): Promise<Page<Thread>> {
