@@ -81,3 +81,43 @@ describe('the database going away after start-up (PostgreSQL)', () => {
     },
   );
 });
+
+describe('an outage longer than the lease (PostgreSQL)', () => {
+  (available ? it : it.skip)(
+    available
+      ? 'stops starting runs once its lease is lost, says so in /health/ready, and takes a lease again when the database is back'
+      : POSTGRES_SKIP_REASON,
+    async () => {
+      const target = new URL(POSTGRES_URL ?? '');
+      const port = await freePort();
+      proxy = new TcpProxy(port, { host: target.hostname, port: Number(target.port || 5432) });
+      await proxy.up();
+      const url = new URL(POSTGRES_URL ?? '');
+      url.hostname = '127.0.0.1';
+      url.port = String(port);
+      schema = `test_lease_${port}`;
+      app = await startTestApp({
+        ready: true,
+        env: { DATABASE_URL: url.toString(), DATABASE_SCHEMA: schema, FLEET_LEASE_TTL_MS: '600' },
+      });
+      const logs = app.logs;
+      const alice = await app.connectAs('alice');
+      expect((await readyBody(app)).threads).toMatchObject({ lease: 'held' });
+
+      await proxy.down();
+      await logs.waitFor((entry) => entry.message.includes('instance lease lost'));
+      expect((await readyBody(app)).threads).toMatchObject({ status: 'up', lease: 'lost' });
+      expect(await (await fetch(`${app.url}/metrics`)).text()).toMatch(/^agent_gateway_fleet_lease_held 0$/mu);
+      // Looking dead to the other replicas: it starts nothing (retryable: another replica can).
+      alice.send('agent_request', { requestId: 'r1', message: 'while the lease is lost' });
+      const refused = await alice.waitFor('agent_error', (data) => data.requestId === 'r1');
+      expect(refused.data).toMatchObject({ code: 'STORAGE_UNAVAILABLE', retryable: true });
+
+      await proxy.up();
+      await logs.waitFor((entry) => entry.message.includes('instance lease held again'));
+      expect((await readyBody(app)).threads).toMatchObject({ lease: 'held' });
+      const after = await alice.request('r2', 'after the outage');
+      expect(after.at(-1)?.event).toBe('agent_completed');
+    },
+  );
+});
