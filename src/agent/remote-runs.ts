@@ -4,6 +4,7 @@ import { FleetBus } from '../fleet/fleet-bus.service.js';
 import { RunStreams } from '../fleet/run-streams.js';
 import { TERMINAL_RUN_EVENTS, type RunFrame } from '../protocol/events.js';
 import { ThreadsService } from '../threads/threads.service.js';
+import type { StoredRunEvent } from '../threads/thread.types.js';
 import type { ReplayCursor } from './live-run.js';
 
 /** Events asked for per read while catching up. */
@@ -15,6 +16,8 @@ const READ_STEP = 256;
  */
 const CATCH_UP_UP_MS = 1_000;
 const CATCH_UP_DOWN_MS = 500;
+/** Every this many catch-ups, PostgreSQL is read too, even while Redis answers. */
+const THOROUGH_EVERY = 5;
 
 const seqOf = (frame: RunFrame): number => frame.data.seq ?? 0;
 const isTerminal = (frame: RunFrame): boolean => (TERMINAL_RUN_EVENTS as readonly string[]).includes(frame.event);
@@ -60,21 +63,37 @@ export class RemoteRuns {
     };
   }
 
-  /** Up to about `max` events from `from` on, contiguous; none when no source has `from` yet. */
-  async read(runId: string, from: number, max: number): Promise<RunFrame[]> {
+  /**
+   * Up to about `max` events from `from` on, contiguous; none when no source has `from` yet. Redis
+   * first; PostgreSQL when Redis fails, has no stream for the run, shows a gap at `from` (events
+   * stored during an outage), or when `thorough` (a periodic check: the executing instance may be
+   * unable to reach Redis while this one can).
+   *
+   * A run ended by the reaper after its instance was killed may end *below* `from`: the last events
+   * that instance sent to its own clients never reached Redis, and the reaper numbered the final
+   * `agent_error` after what it found. That final event is then delivered as `from`, so a follower
+   * that already had those events still sees the run end.
+   */
+  async read(runId: string, from: number, max: number, thorough = true): Promise<RunFrame[]> {
     if (this.bus.up) {
       try {
-        const frames = contiguous(await this.streams.read(runId, from, max), from);
+        const page = await this.streams.read(runId, from, max);
+        const frames = contiguous(page, from);
         if (frames.length > 0) return frames;
+        if (page.length === 0) {
+          const last = await this.streams.lastFrame(runId);
+          if (last !== undefined && isTerminal(last)) return endingBelow(last, from);
+          if (last !== undefined && !thorough) return [];
+        }
       } catch {
         // Counted by the bus; PostgreSQL answers instead.
       }
     }
     const stored = await this.threads.runEventsPage(runId, from - 1, max);
-    return contiguous(
-      stored.map((event) => ({ event: event.event, data: event.data }) as unknown as RunFrame),
-      from,
-    );
+    const frames = contiguous(stored.map(toFrame), from);
+    if (frames.length > 0) return frames;
+    const last = await this.threads.lastStoredEvent(runId);
+    return last === undefined ? [] : endingBelow(toFrame(last), from);
   }
 
   /** The live events from `from` on, until the final one. */
@@ -102,7 +121,8 @@ export class RemoteRuns {
 
       let reading = false;
       let readAgain = false;
-      const catchUp = async (): Promise<void> => {
+      let ticks = 0;
+      const catchUp = async (thorough = false): Promise<void> => {
         if (reading) {
           readAgain = true;
           return;
@@ -111,7 +131,7 @@ export class RemoteRuns {
         try {
           do {
             readAgain = false;
-            const frames = await this.read(runId, next, READ_STEP);
+            const frames = await this.read(runId, next, READ_STEP, thorough || !this.bus.up);
             accept(frames);
             if (frames.length >= READ_STEP) readAgain = true;
           } while (readAgain && !done);
@@ -131,7 +151,8 @@ export class RemoteRuns {
       const tick = (): void => {
         timer = setTimeout(
           () => {
-            void catchUp().finally(() => {
+            ticks += 1;
+            void catchUp(ticks % THOROUGH_EVERY === 0).finally(() => {
               if (!done) tick();
             });
           },
@@ -141,7 +162,7 @@ export class RemoteRuns {
       };
       this.bus.stats.followers += 1;
       // Subscribed first, then read: an event sent between the replay and the subscription is read here.
-      void catchUp();
+      void catchUp(true);
       tick();
       return () => {
         done = true;
@@ -151,6 +172,16 @@ export class RemoteRuns {
       };
     });
   }
+}
+
+function toFrame(event: StoredRunEvent): RunFrame {
+  return { event: event.event, data: event.data } as unknown as RunFrame;
+}
+
+/** The run's final event, renumbered `from`, if the run ended below `from` (see `RemoteRuns.read`); else nothing. */
+function endingBelow(last: RunFrame, from: number): RunFrame[] {
+  if (!isTerminal(last) || seqOf(last) >= from) return [];
+  return [{ event: last.event, data: { ...last.data, seq: from } } as RunFrame];
 }
 
 /** The frames from `from` on, as long as their `seq`s follow each other. */

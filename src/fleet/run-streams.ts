@@ -54,6 +54,12 @@ export class RunStreams {
     return entries.map(([, fields]) => JSON.parse(fields[1] ?? 'null') as RunFrame);
   }
 
+  /** The run's last event in Redis, if it has any there. */
+  async lastFrame(runId: string): Promise<RunFrame | undefined> {
+    const [entry] = await this.bus.run((redis) => redis.xrevrange(this.bus.keys.runEvents(runId), '+', '-', 'COUNT', 1));
+    return entry === undefined ? undefined : (JSON.parse(entry[1][1] ?? 'null') as RunFrame);
+  }
+
   /** The `seq` of the run's last event in Redis; 0 when there is none. */
   async lastSeq(runId: string): Promise<number> {
     const [entry] = await this.bus.run((redis) =>

@@ -46,6 +46,13 @@ export class RunEventRepository {
     return Number(row?.last ?? 0);
   }
 
+  /** The run's last stored event (a delta's row gives its last delta). */
+  async last(runId: string): Promise<StoredRunEvent | undefined> {
+    const seq = await this.lastSeq(runId);
+    if (seq === 0) return undefined;
+    return (await this.listAfter(runId, seq - 1)).at(-1);
+  }
+
   /** The run's events with `seq > afterSeq`, in order, one per event sent. */
   async listAfter(runId: string, afterSeq: number, maxRows?: number): Promise<StoredRunEvent[]> {
     let query = this.database.db

@@ -108,6 +108,11 @@ export class ThreadsService implements OnApplicationBootstrap {
     return this.runEvents.lastSeq(runId);
   }
 
+  /** The run's last stored event, if any. */
+  lastStoredEvent(runId: string): Promise<StoredRunEvent | undefined> {
+    return this.runEvents.last(runId);
+  }
+
   /** Runs marked `running`, whoever executes them. */
   runningRuns(): Promise<Run[]> {
     return this.runs.listRunning();

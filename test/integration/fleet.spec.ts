@@ -1,7 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { DatabaseService } from '../../src/database/database.service.js';
+import type { TestingModuleBuilder } from '@nestjs/testing';
 import { FleetBus } from '../../src/fleet/fleet-bus.service.js';
+import { RunStreams } from '../../src/fleet/run-streams.js';
+import type { RunFrame } from '../../src/protocol/events.js';
 import { LLM_PROVIDER } from '../../src/llm/llm.constants.js';
 import { ThreadsService } from '../../src/threads/threads.service.js';
 import { createTestDatabase, POSTGRES_SKIP_REASON, POSTGRES_URL, type TestDatabase } from '../support/databases.js';
@@ -23,13 +26,16 @@ let fleet: FleetEnvironment | undefined;
 const replicas: Replica[] = [];
 let proxy: TcpProxy | undefined;
 
-async function replica(env: Record<string, string> = {}): Promise<Replica> {
+async function replica(
+  env: Record<string, string> = {},
+  override: (builder: TestingModuleBuilder) => TestingModuleBuilder = (builder) => builder,
+): Promise<Replica> {
   if (fleet === undefined) throw new Error('no fleet environment');
   const model = new ScriptedModel();
   const app = await startTestApp({
     ready: true,
     env: { ...fleet.env, ...env },
-    override: (builder) => builder.overrideProvider(LLM_PROVIDER).useValue(model),
+    override: (builder) => override(builder.overrideProvider(LLM_PROVIDER).useValue(model)),
   });
   const started = { app, model };
   replicas.push(started);
@@ -261,6 +267,44 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
       .map((frame) => frame.event);
     expect(stored.map((event) => event.event)).toEqual([...events, 'agent_error']);
     expect(events).toContain('agent_message_delta');
+  });
+
+  it("ends a dead instance's run for a client that had more of it than ever reached Redis", async () => {
+    // The last events an instance sends to its own clients reach Redis a moment later; killed in
+    // between, it leaves clients ahead of everything stored. This instance never gets them there.
+    class LossyStreams extends RunStreams {
+      override append(runId: string, frames: readonly RunFrame[], final = false): Promise<void> {
+        return super.append(
+          runId,
+          frames.filter((frame) => (frame.data.seq ?? 0) <= 2),
+          final,
+        );
+      }
+    }
+    const a = await replica({ FLEET_LEASE_TTL_MS: '600' }, (builder) =>
+      builder.overrideProvider(RunStreams).useClass(LossyStreams),
+    );
+    const b = await replica({ FLEET_LEASE_TTL_MS: '600' });
+    const owner = await a.app.connectAs('alice');
+    const started = await startedRun(owner, 'r1');
+    const runId = started.data.runId;
+    (await a.model.nextCall()).text('one ', 'two ', 'three ');
+    await owner.waitFor('agent_message_delta', (data) => data.text === 'three ');
+    const had = Math.max(...seqs(owner, runId));
+    expect(had).toBeGreaterThan(3);
+
+    a.app.app.get(DatabaseService).lease?.stop();
+    const again = await b.app.connectAs('alice');
+    again.send('resume', { requestId: 'x', runId, afterSeq: had });
+    const resumed = await again.waitFor('resumed');
+    // Resumed before the reaper ended it: followed, and its end arrives after what the client has.
+    // Resumed after: the answer says so at once.
+    if (resumed.data.status === 'running') {
+      const end = await again.runEnd('r1');
+      expect(end.data).toMatchObject({ code: 'RUN_INTERRUPTED', seq: had + 1 });
+    } else {
+      expect(resumed.data).toMatchObject({ status: 'interrupted', error: { code: 'RUN_INTERRUPTED' } });
+    }
   });
 
   it('stops starting runs while its own lease is lost, interrupts the runs it had, and takes a new lease', async () => {

@@ -77,7 +77,7 @@ export class RoundRobinProxy {
     const backends = this.backends;
     this.tryBackend(
       client,
-      backends.map((_, offset) => backends[(turn + offset) % backends.length] as number),
+      backends.map((_, offset) => backends[(turn + offset) % backends.length]),
     );
   }
 
