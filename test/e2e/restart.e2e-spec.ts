@@ -28,6 +28,8 @@ for (const { engine, available } of ENGINES) {
         LOCAL_LLM_TOKEN_DELAY_MS: '25',
         // 20 runs at once, none of them queued.
         AGENT_MAX_CONCURRENT_RUNS: '32',
+        // PostgreSQL: a killed process is dead once its lease expires; short, so the test is too.
+        FLEET_LEASE_TTL_MS: '1000',
       });
       servers.push(server);
       await server.ready();
@@ -57,6 +59,8 @@ for (const { engine, available } of ENGINES) {
       const lastSeen = Math.max(...before.runFrames(runId).map((frame) => Number(frame.data.seq)));
 
       const second = await boot();
+      // At start-up (SQLite), or once the dead process's lease has expired (PostgreSQL).
+      await second.waitForLine((line) => line.includes('marked interrupted'));
       const after = await connect(second);
       after.send('resume', { requestId: 'back', runId, afterSeq: lastSeen });
       const resumed = await after.waitFor('resumed', (data) => data.requestId === 'back');
@@ -101,6 +105,7 @@ for (const { engine, available } of ENGINES) {
       await first.stop();
 
       const second = await boot();
+      await second.waitForLine((line) => line.includes('20 run(s) of instance(s) that died marked interrupted'));
       for (const { user, runId, threadId } of before) {
         const after = new TestClient(second.url, { token: signToken({ sub: user }) });
         clients.push(after);
