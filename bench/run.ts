@@ -10,6 +10,7 @@ import { fix, median } from './harness/stats.js';
 import { measureRunLatency, type RunLatency } from './scenarios/agent-runs.js';
 import { measureHostileClients } from './scenarios/hostile-clients.js';
 import { measureDrain } from './scenarios/drain.js';
+import { measureFleet } from './scenarios/fleet.js';
 import { measureSideBySide } from './scenarios/side-by-side.js';
 import { measureStartupSideBySide } from './scenarios/startup-side-by-side.js';
 import { measureStartup } from './scenarios/startup.js';
@@ -46,6 +47,11 @@ const startupSideBySide = await measureStartupSideBySide(quick);
 // the embedded model's arithmetic detection on an adversarial message.
 const hostileClients = await measureHostileClients(quick);
 
+// Fleet mode (issue 13), side by side with one instance: delivery latency to a follower on another
+// replica vs on the owning one, runs per second of 3 replicas vs 1, PostgreSQL statements and
+// transactions per run. A note instead when TEST_DATABASE_URL and TEST_REDIS_URL do not answer.
+const fleet = await measureFleet(quick);
+
 const summary = {
   machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
   startup: {
@@ -64,6 +70,7 @@ const summary = {
   sideBySide,
   startupSideBySide,
   hostileClients,
+  fleet,
   mode: quick ? 'quick' : 'full',
   wallSeconds: Math.round((performance.now() - startedAt) / 1000),
 };

@@ -19,7 +19,8 @@
  *   completed runs and their latency (send → `agent_completed`).
  *
  * The measurement window starts after `warmupMs`. For it, the generator reads the server's CPU
- * time from /proc/<serverPid>/stat (utime + stime, every thread) and its own from
+ * time from /proc/<serverPid>/stat (utime + stime, every thread; summed over `serverPids` for a
+ * fleet, whose `urls` share the connections) and its own from
  * `process.cpuUsage()`, so each result says who was the bottleneck.
  * Imports only `node:*`, `ws` and the harness's `cpu` and `stats`; transpiled with them and run as plain
  * JavaScript (see `harness/processes.ts`).
@@ -34,6 +35,10 @@ import { percentileOfSorted as percentile } from '../harness/stats.js';
 interface Common {
   readonly url: string;
   readonly serverPid: number;
+  /** Several servers (a fleet): connection `i` goes to `urls[i % urls.length]` instead of `url`. */
+  readonly urls?: readonly string[];
+  /** Several servers: the processes whose CPU is the server's, summed (default: `serverPid` alone). */
+  readonly serverPids?: readonly number[];
   readonly tokens: readonly string[];
   readonly warmupMs: number;
   readonly windowMs: number;
@@ -117,6 +122,17 @@ function startsWith(data: Buffer, prefix: string): boolean {
 
 const round = (value: number, digits = 3): number => Number(value.toFixed(digits));
 
+/** User and system time of every server process of the phase, summed, in ms. */
+function serverCpu(config: Common): { user: number; system: number } {
+  const total = { user: 0, system: 0 };
+  for (const pid of config.serverPids ?? [config.serverPid]) {
+    const { user, system } = processCpu(pid);
+    total.user += user;
+    total.system += system;
+  }
+  return total;
+}
+
 /** The window: samples and counts between its start and its end, CPU read at both ends. */
 class Window {
   open = false;
@@ -189,7 +205,7 @@ class Window {
   }
 
   private start(): void {
-    this.serverCpuAtStart = processCpu(this.config.serverPid);
+    this.serverCpuAtStart = serverCpu(this.config);
     this.machineAtStart = machineCpu();
     this.loadCpuAtStart = process.cpuUsage();
     this.startedAt = performance.now();
@@ -203,7 +219,7 @@ class Window {
     this.closed = true;
     this.endedAt = performance.now();
     this.monotonic[1] = Number(process.hrtime.bigint() / 1000n);
-    this.serverCpuAtEnd = processCpu(this.config.serverPid);
+    this.serverCpuAtEnd = serverCpu(this.config);
     this.machineAtEnd = machineCpu();
     this.loadCpu = process.cpuUsage(this.loadCpuAtStart);
     this.ended();
@@ -224,7 +240,8 @@ async function establish(config: Common, count: number, concurrency = 100, offse
     while (next < count) {
       const index = offset + next;
       next += 1;
-      const socket = open(config.url, config.tokens[index % config.tokens.length] ?? '');
+      const url = config.urls === undefined ? config.url : (config.urls[index % config.urls.length] ?? config.url);
+      const socket = open(url, config.tokens[index % config.tokens.length] ?? '');
       await new Promise<void>((resolve, reject) => {
         socket.once('message', (data: Buffer) =>
           startsWith(data, CONNECTION_ESTABLISHED)

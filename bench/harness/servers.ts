@@ -47,6 +47,8 @@ export interface ServerOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** A free port by default. */
   readonly port?: number;
+  /** The cores it may run on (`taskset -c` list, e.g. `"0-1"`): the server core by default. */
+  readonly cpu?: string;
   /** What to wait for before returning: `/health/ready` 200 (the default), `/health/live` 200, or nothing. */
   readonly waitFor?: 'ready' | 'live' | 'none';
 }
@@ -83,7 +85,7 @@ export async function startServer(side: Side, options: ServerOptions = {}): Prom
     side === 'ours' ? MAIN_JS : rawServer,
   ];
   const spawnedAtEpochMs = performance.timeOrigin + performance.now();
-  const child = spawnNode(SERVER_CPU, args, {
+  const child = spawnNode(options.cpu ?? SERVER_CPU, args, {
     env: {
       PATH: process.env.PATH ?? '',
       BENCH_MEMORY_REPORT: memoryReport,

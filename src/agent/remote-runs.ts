@@ -142,11 +142,18 @@ export class RemoteRuns {
         }
       };
 
-      const stopListening = this.streams.listen(runId, (frames) => {
-        accept(frames);
-        // A gap (a batch lost while the subscription was away): read what is missing.
-        if (early.size > 0 && !done) void catchUp();
-      });
+      const stopListening = this.streams.listen(
+        runId,
+        (frames) => {
+          accept(frames);
+          // A gap (a batch lost while the subscription was away): read what is missing.
+          if (early.size > 0 && !done) void catchUp();
+        },
+        // Subscribed: what was announced before it is in the stream now.
+        () => {
+          if (!done) void catchUp();
+        },
+      );
       let timer: ReturnType<typeof setTimeout> | undefined;
       const tick = (): void => {
         timer = setTimeout(
@@ -161,7 +168,7 @@ export class RemoteRuns {
         timer.unref();
       };
       this.bus.stats.followers += 1;
-      // Subscribed first, then read: an event sent between the replay and the subscription is read here.
+      // At once (what the replay's last read missed), and again once subscribed (above).
       void catchUp(true);
       tick();
       return () => {

@@ -49,6 +49,9 @@ export class FleetBus implements OnApplicationBootstrap, OnApplicationShutdown {
   private commands: RedisClient | undefined;
   private subscriber: RedisClient | undefined;
   private readonly handlers = new Map<string, Set<MessageHandler>>();
+  /** Channels Redis confirmed, and the callbacks waiting for a confirmation. */
+  private readonly confirmed = new Set<string>();
+  private readonly pending = new Map<string, Array<() => void>>();
   private readonly health = new BehaviorSubject<BusHealth>({ status: 'up', since: Date.now() });
   readonly health$: Observable<BusHealth> = this.health.asObservable();
   private closed = false;
@@ -97,19 +100,39 @@ export class FleetBus implements OnApplicationBootstrap, OnApplicationShutdown {
     }
   }
 
-  /** Calls `handler` with every message on `channel` until the returned function is called. */
-  subscribe(channel: string, handler: MessageHandler): () => void {
+  /**
+   * Calls `handler` with every message on `channel` until the returned function is called.
+   * `subscribed` is called once Redis has confirmed the subscription (or failed to): from then on
+   * no message is missed while the connection holds, so a reader catches up then.
+   */
+  subscribe(channel: string, handler: MessageHandler, subscribed?: () => void): () => void {
     let set = this.handlers.get(channel);
     if (set === undefined) {
       set = new Set();
       this.handlers.set(channel, set);
-      this.subscriber?.subscribe(channel).catch((error: unknown) => this.failed(error));
+      const confirmed = (): void => {
+        this.confirmed.add(channel);
+        for (const notify of this.pending.get(channel) ?? []) notify();
+        this.pending.delete(channel);
+      };
+      if (this.subscriber === undefined) confirmed();
+      else
+        this.subscriber.subscribe(channel).then(confirmed, (error: unknown) => {
+          this.failed(error);
+          confirmed();
+        });
     }
     set.add(handler);
+    if (subscribed !== undefined) {
+      if (this.confirmed.has(channel)) queueMicrotask(subscribed);
+      else this.pending.set(channel, [...(this.pending.get(channel) ?? []), subscribed]);
+    }
     return () => {
       const handlers = this.handlers.get(channel);
       if (handlers === undefined || !handlers.delete(handler) || handlers.size > 0) return;
       this.handlers.delete(channel);
+      this.confirmed.delete(channel);
+      this.pending.delete(channel);
       this.subscriber?.unsubscribe(channel).catch((error: unknown) => this.failed(error));
     };
   }

@@ -68,10 +68,15 @@ export class RunStreams {
     return entry === undefined ? 0 : Number(entry[0].split('-')[0]);
   }
 
-  /** Calls `handler` with every batch announced for the run until the returned function is called. */
-  listen(runId: string, handler: (frames: RunFrame[]) => void): () => void {
-    return this.bus.subscribe(this.bus.keys.runChannel(runId), (message) => {
-      handler(JSON.parse(message) as RunFrame[]);
-    });
+  /**
+   * Calls `handler` with every batch announced for the run until the returned function is called;
+   * `subscribed` once the subscription is in place (see `FleetBus.subscribe`).
+   */
+  listen(runId: string, handler: (frames: RunFrame[]) => void, subscribed?: () => void): () => void {
+    return this.bus.subscribe(
+      this.bus.keys.runChannel(runId),
+      (message) => handler(JSON.parse(message) as RunFrame[]),
+      subscribed,
+    );
   }
 }
