@@ -47,6 +47,16 @@ async function startedRun(client: TestClient, requestId: string): Promise<Receiv
   return client.waitFor('agent_started', (data) => data.requestId === requestId);
 }
 
+/** A run of `user` started on `home` (request `r1`), its model call not answered yet. */
+async function runOn(
+  home: Replica,
+  user = 'alice',
+): Promise<{ owner: TestClient; runId: unknown; call: ScriptedCall }> {
+  const owner = await home.app.connectAs(user);
+  const started = await startedRun(owner, 'r1');
+  return { owner, runId: started.data.runId, call: await home.model.nextCall() };
+}
+
 /** The seqs of one run's events as a client received them. */
 const seqs = (client: TestClient, runId: unknown): number[] => client.runFrames(runId).map((f) => Number(f.data.seq));
 
@@ -112,10 +122,7 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
   it('follows a run from the other instance: stored events, then live ones, each once and in order', async () => {
     const a = await replica();
     const b = await replica();
-    const owner = await a.app.connectAs('alice');
-    const started = await startedRun(owner, 'r1');
-    const runId = started.data.runId;
-    const call = await a.model.nextCall();
+    const { owner, runId, call } = await runOn(a);
     call.text('one ', 'two ');
     await owner.waitFor('agent_message_delta', (data) => data.text === 'two ');
 
@@ -143,10 +150,7 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
   it('joins a run mid-stream with the replay and the live events overlapping, without a gap or a duplicate', async () => {
     const a = await replica();
     const b = await replica();
-    const owner = await a.app.connectAs('alice');
-    const started = await startedRun(owner, 'r1');
-    const runId = started.data.runId;
-    const call = await a.model.nextCall();
+    const { owner, runId, call } = await runOn(a);
     const followers = await Promise.all([b.app.connectAs('alice'), b.app.connectAs('alice')]);
     // The model keeps streaming while the followers replay: their replay meets the live stream.
     for (let index = 0; index < 300; index += 1) call.text(`w${index} `);
@@ -166,10 +170,7 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
   it('cancels a run from the other instance: every follower gets agent_cancelled', async () => {
     const a = await replica();
     const b = await replica();
-    const owner = await a.app.connectAs('alice');
-    const started = await startedRun(owner, 'r1');
-    const runId = started.data.runId;
-    const call = await a.model.nextCall();
+    const { owner, runId, call } = await runOn(a);
     call.text('partial ');
     const other = await b.app.connectAs('alice');
     other.send('resume', { runId, afterSeq: 0 });
@@ -333,10 +334,7 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
     const viaProxy = `redis://127.0.0.1:${proxy.port}${target.pathname}`;
     const a = await replica({ REDIS_URL: viaProxy });
     const b = await replica({ REDIS_URL: viaProxy });
-    const owner = await a.app.connectAs('alice');
-    const started = await startedRun(owner, 'r1');
-    const runId = started.data.runId;
-    const call = await a.model.nextCall();
+    const { owner, runId, call } = await runOn(a);
     call.text('before ');
     const follower = await b.app.connectAs('alice');
     follower.send('resume', { runId, afterSeq: 0 });
