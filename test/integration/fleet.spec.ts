@@ -47,6 +47,15 @@ async function startedRun(client: TestClient, requestId: string): Promise<Receiv
   return client.waitFor('agent_started', (data) => data.requestId === requestId);
 }
 
+/** A way to Redis that the test can cut: the instances get `viaProxy` as their `REDIS_URL`. */
+async function redisBehindProxy(): Promise<{ redis: TcpProxy; viaProxy: string }> {
+  const target = new URL(process.env.TEST_REDIS_URL ?? '');
+  const redis = new TcpProxy(await freePort(), { host: target.hostname, port: Number(target.port || 6379) });
+  proxy = redis;
+  await redis.up();
+  return { redis, viaProxy: `redis://127.0.0.1:${redis.port}${target.pathname}` };
+}
+
 /** A run of `user` started on `home` (request `r1`), its model call not answered yet. */
 async function runOn(
   home: Replica,
@@ -328,10 +337,7 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
 
   it('keeps serving through a Redis outage from PostgreSQL alone, and recovers by itself', async () => {
     if (fleet === undefined) throw new Error('no fleet environment');
-    const target = new URL(process.env.TEST_REDIS_URL ?? '');
-    proxy = new TcpProxy(await freePort(), { host: target.hostname, port: Number(target.port || 6379) });
-    await proxy.up();
-    const viaProxy = `redis://127.0.0.1:${proxy.port}${target.pathname}`;
+    const { redis, viaProxy } = await redisBehindProxy();
     const a = await replica({ REDIS_URL: viaProxy });
     const b = await replica({ REDIS_URL: viaProxy });
     const { owner, runId, call } = await runOn(a);
@@ -340,7 +346,7 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
     follower.send('resume', { runId, afterSeq: 0 });
     await follower.waitFor('agent_message_delta', (data) => data.text === 'before ');
 
-    await proxy.down();
+    await redis.down();
     call.text('during ', 'the ', 'outage ');
     await follower.waitFor('agent_message_delta', (data) => data.text === 'outage ');
     const health = await readyBody(b.app);
@@ -348,7 +354,7 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
     expect(health.body.details).toMatchObject({ bus: { status: 'up', degraded: true } });
 
     // Cancel and follow still work across instances, through PostgreSQL.
-    await proxy.up();
+    await redis.up();
     call.text('after').finish();
     expect((await follower.runEnd('r1')).event).toBe('agent_completed');
     await owner.runEnd('r1');
@@ -370,16 +376,13 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
   });
 
   it('cancels across instances while Redis is down, through PostgreSQL', async () => {
-    const target = new URL(process.env.TEST_REDIS_URL ?? '');
-    proxy = new TcpProxy(await freePort(), { host: target.hostname, port: Number(target.port || 6379) });
-    await proxy.up();
-    const viaProxy = `redis://127.0.0.1:${proxy.port}${target.pathname}`;
+    const { redis, viaProxy } = await redisBehindProxy();
     const a = await replica({ REDIS_URL: viaProxy });
     const b = await replica({ REDIS_URL: viaProxy });
     const owner = await a.app.connectAs('alice');
     const started = await startedRun(owner, 'r1');
     const call = await a.model.nextCall();
-    await proxy.down();
+    await redis.down();
     const other = await b.app.connectAs('alice');
     other.send('agent_cancel', { requestId: 'c1', runId: started.data.runId });
     await call.aborted.promise;
