@@ -56,7 +56,9 @@ export class RunStreams {
 
   /** The run's last event in Redis, if it has any there. */
   async lastFrame(runId: string): Promise<RunFrame | undefined> {
-    const [entry] = await this.bus.run((redis) => redis.xrevrange(this.bus.keys.runEvents(runId), '+', '-', 'COUNT', 1));
+    const [entry] = await this.bus.run((redis) =>
+      redis.xrevrange(this.bus.keys.runEvents(runId), '+', '-', 'COUNT', 1),
+    );
     return entry === undefined ? undefined : (JSON.parse(entry[1][1] ?? 'null') as RunFrame);
   }
 
