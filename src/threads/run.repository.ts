@@ -69,9 +69,25 @@ export class RunRepository {
     return result.numUpdatedRows > 0n;
   }
 
-  /** Every run still marked `running` (few: at most the runs in flight across the fleet). */
-  async listRunning(): Promise<Run[]> {
-    const rows = await this.database.db.selectFrom('runs').selectAll().where('status', '=', 'running').execute();
+  /** The instances that have runs still marked `running` (index `runs_status_instance`). */
+  async runningInstances(): Promise<string[]> {
+    const rows = await this.database.db
+      .selectFrom('runs')
+      .select('instance_id')
+      .distinct()
+      .where('status', '=', 'running')
+      .execute();
+    return rows.map((row) => row.instance_id);
+  }
+
+  /** The runs of `instanceId` still marked `running`. */
+  async listRunning(instanceId: string): Promise<Run[]> {
+    const rows = await this.database.db
+      .selectFrom('runs')
+      .selectAll()
+      .where('status', '=', 'running')
+      .where('instance_id', '=', instanceId)
+      .execute();
     return rows.map(toRun);
   }
 

@@ -113,9 +113,14 @@ export class ThreadsService implements OnApplicationBootstrap {
     return this.runEvents.last(runId);
   }
 
-  /** Runs marked `running`, whoever executes them. */
-  runningRuns(): Promise<Run[]> {
-    return this.runs.listRunning();
+  /** The instances that have runs marked `running`. */
+  instancesWithRunningRuns(): Promise<string[]> {
+    return this.runs.runningInstances();
+  }
+
+  /** The runs of `instanceId` marked `running`. */
+  runningRunsOf(instanceId: string): Promise<Run[]> {
+    return this.runs.listRunning(instanceId);
   }
 
   /** Records a cancellation for the instance executing the run (it reads them while the bus is down). */
