@@ -7,6 +7,7 @@ import { AGENT_TOOLS } from './agent.constants.js';
 import { AgentSupervisor } from './agent.supervisor.js';
 import { RunLifecycle } from './run-lifecycle.js';
 import { RemoteRuns } from './remote-runs.js';
+import { RunAdmission } from './run-admission.js';
 import { RunReaper } from './run-reaper.js';
 import { RunReplay } from './run-replay.service.js';
 import { calculatorTool } from './tools/calculator.tool.js';
@@ -20,6 +21,7 @@ import { ToolRegistry } from './tools/tool.registry.js';
     RunLifecycle,
     RunReplay,
     RunReaper,
+    RunAdmission,
     RemoteRuns,
     ToolRegistry,
     { provide: AGENT_TOOLS, useValue: [calculatorTool, currentTimeTool] },

@@ -12,7 +12,6 @@ import { InjectConfig } from '../config/config.module.js';
 import { DatabaseService } from '../database/database.service.js';
 import { newId } from '../database/ids.js';
 import { FleetBus } from '../fleet/fleet-bus.service.js';
-import { FleetQuotas } from '../fleet/fleet-quotas.js';
 import { InstanceControl } from '../fleet/instance-control.js';
 import { RunStreams } from '../fleet/run-streams.js';
 import { AppError } from '../errors/app-error.js';
@@ -24,7 +23,6 @@ import {
   runTimeout,
   serviceShuttingDown,
   storageUnavailable,
-  tooManyRuns,
 } from '../errors/client-errors.js';
 import { LlmUnavailableError } from '../llm/llm.errors.js';
 import { LlmService } from '../llm/llm.service.js';
@@ -39,7 +37,9 @@ import { runAgentLoop } from './agent.loop.js';
 import { toChatMessage } from '../threads/thread.wire.js';
 import { LiveRun, toStored } from './live-run.js';
 import { RunLifecycle } from './run-lifecycle.js';
-import { RunLimiter, type RunTicket } from './run-limiter.js';
+import { agentErrorOf, isOutage, refusal } from './agent-errors.js';
+import { RunAdmission } from './run-admission.js';
+import type { RunTicket } from './run-limiter.js';
 import { RunReaper } from './run-reaper.js';
 import { ToolRegistry } from './tools/tool.registry.js';
 
@@ -71,7 +71,6 @@ export type StartOutcome = { readonly run: LiveRun } | { readonly refused: Agent
 @Injectable()
 export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicationShutdown, OnModuleDestroy {
   private readonly logger = new Logger('Agent');
-  private readonly limiter: RunLimiter;
   private readonly live = new Map<string, LiveRun>();
   /** The executions of the runs in flight (queued ones included), each until it has been stored. */
   private readonly executions = new Set<Promise<void>>();
@@ -90,11 +89,9 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
     private readonly reaper: RunReaper,
     private readonly bus: FleetBus,
     private readonly streams: RunStreams,
-    private readonly quotas: FleetQuotas,
+    private readonly admission: RunAdmission,
     private readonly control: InstanceControl,
-  ) {
-    this.limiter = new RunLimiter(config.agent);
-  }
+  ) {}
 
   onApplicationBootstrap(): void {
     // Declared as depending on llm and threads (and the bus), so this starts only once they are ready.
@@ -102,7 +99,6 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
       await this.selfCheck(signal);
       await this.reaper.start();
     });
-    this.quotas.source('runs', (userId) => this.limiter.runsOf(userId));
     this.subscriptions.add(
       this.control.commands$.subscribe((command) => {
         const live = this.liveRun(command.ownerId, command.runId);
@@ -145,18 +141,14 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
       this.lifecycle.refused(request.requestId, error.code);
       return { refused: refusal(request.requestId, error) };
     }
-    if (this.database.lease?.current.held === false) {
-      // Looking dead to the fleet: a run started now could be interrupted by another replica.
-      const error = storageUnavailable({ what: 'the message' });
-      this.lifecycle.refused(request.requestId, error.code);
-      return { refused: refusal(request.requestId, error) };
-    }
-    const thread =
-      request.threadId === undefined ? undefined : await this.threads.findThread(ownerId, request.threadId);
     let ticket: RunTicket;
+    let thread: Thread | undefined;
     try {
-      ticket = await this.admit(ownerId);
+      this.admission.checkLease();
+      thread = request.threadId === undefined ? undefined : await this.threads.findThread(ownerId, request.threadId);
+      ticket = await this.admission.admit(ownerId);
     } catch (error) {
+      if (error instanceof AppError && error.code === 'THREAD_NOT_FOUND') throw error;
       if (error instanceof AppError) this.lifecycle.refused(request.requestId, error.code);
       if (error instanceof AppError) return { refused: refusal(request.requestId, error) };
       throw error;
@@ -234,25 +226,6 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
       return;
     }
     throw runNotActive(runId, run.status);
-  }
-
-  /** A place among the runs, here and (in fleet mode) for the user across the fleet. */
-  private async admit(ownerId: string): Promise<RunTicket> {
-    const local = this.limiter.admit(ownerId);
-    const ticket: RunTicket = {
-      position: local.position,
-      granted: local.granted,
-      release: () => {
-        local.release();
-        this.quotas.sync('runs', ownerId);
-      },
-    };
-    const max = this.config.agent.maxRunsPerUser;
-    if (!(await this.quotas.reserve('runs', ownerId, this.limiter.runsOf(ownerId), max))) {
-      local.release();
-      throw tooManyRuns(max);
-    }
-    return ticket;
   }
 
   /** While the bus is down, cancellations from other instances arrive through PostgreSQL. */
@@ -425,28 +398,6 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
     await stream.return(undefined);
     if (first.done === true) throw new Error('the model returned an empty reply to the self-check');
   }
-}
-
-/** A storage outage (retryable), as the observed dialect reports one; not a value the store refused. */
-function isOutage(error: unknown): boolean {
-  return error instanceof AppError && error.code === 'STORAGE_UNAVAILABLE';
-}
-
-/** The `agent_error` fields of `error` (the run's own fields are added by the run). */
-function agentErrorOf(error: AppError): Omit<AgentError, 'requestId'> {
-  const { retryAfterMs, correlationId } = error.details;
-  return {
-    code: error.code,
-    message: error.message,
-    retryable: error.retryable,
-    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-    ...(correlationId === undefined ? {} : { correlationId }),
-  };
-}
-
-/** An `agent_error` sent before any run existed (nothing stored). */
-function refusal(requestId: string, error: AppError): AgentError {
-  return { requestId, ...agentErrorOf(error) };
 }
 
 function delay(ms: number): Promise<void> {
