@@ -8,7 +8,7 @@ import { TestClient } from '../support/ws-client.js';
 
 /**
  * SIGTERM on the real process, as an orchestrator sends it: what probes and clients see, in order.
- * On both engines: PostgreSQL's pool and instance lock close differently from a SQLite file.
+ * On both engines: PostgreSQL's pool and instance lease close differently from a SQLite file.
  */
 for (const { engine, available } of ENGINES) {
   if (!available) {

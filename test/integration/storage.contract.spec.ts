@@ -196,7 +196,7 @@ for (const { engine, available } of ENGINES) {
         userMessage: dead.message,
         events: [],
       });
-      // As if another process (now gone: nobody holds its instance lock) had been running it.
+      // As if another process (now gone: it holds no lease) had been running it.
       await database
         .updateTable('runs')
         .set({ instance_id: 'a-process-that-died' })
