@@ -47,6 +47,19 @@ async function startedRun(client: TestClient, requestId: string): Promise<Receiv
   return client.waitFor('agent_started', (data) => data.requestId === requestId);
 }
 
+/** `promise`, or a failure naming `what` after `ms` (so that the cleanup after it still runs). */
+async function withinMs<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A way to Redis that the test can cut: the instances get `viaProxy` as their `REDIS_URL`. */
 async function redisBehindProxy(): Promise<{ redis: TcpProxy; viaProxy: string }> {
   const target = new URL(process.env.TEST_REDIS_URL ?? '');
@@ -121,11 +134,16 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
   });
 
   afterEach(async () => {
-    await Promise.all(replicas.splice(0).map(({ app }) => app.close()));
-    await proxy?.down();
-    proxy = undefined;
-    await fleet?.drop();
-    fleet = undefined;
+    try {
+      const closing = Promise.all(replicas.splice(0).map(({ app }) => app.close()));
+      await withinMs(closing, 12_000, 'closing the instances');
+      await proxy?.down();
+    } finally {
+      // Whatever happened above, the schema and the keys go: a leftover outlives the test run.
+      proxy = undefined;
+      await fleet?.drop();
+      fleet = undefined;
+    }
   });
 
   it('follows a run from the other instance: stored events, then live ones, each once and in order', async () => {
