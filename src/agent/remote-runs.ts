@@ -43,7 +43,7 @@ export class RemoteRuns {
 
   /** The `seq` of the last event any source has (the replay's length is counted from it). */
   async lastSeq(runId: string): Promise<number> {
-    const fromBus = await this.streams.lastSeq(runId).catch(() => 0);
+    const fromBus = (await this.streams.lastFrame(runId).catch(() => undefined))?.data.seq ?? 0;
     return Math.max(fromBus, await this.threads.lastStoredSeq(runId));
   }
 
@@ -89,7 +89,7 @@ export class RemoteRuns {
         // Counted by the bus; PostgreSQL answers instead.
       }
     }
-    const stored = await this.threads.runEventsPage(runId, from - 1, max);
+    const stored = await this.threads.runEventsAfter(runId, from - 1, max);
     const frames = contiguous(stored.map(toFrame), from);
     if (frames.length > 0) return frames;
     const last = await this.threads.lastStoredEvent(runId);

@@ -62,14 +62,6 @@ export class RunStreams {
     return entry === undefined ? undefined : (JSON.parse(entry[1][1] ?? 'null') as RunFrame);
   }
 
-  /** The `seq` of the run's last event in Redis; 0 when there is none. */
-  async lastSeq(runId: string): Promise<number> {
-    const [entry] = await this.bus.run((redis) =>
-      redis.xrevrange(this.bus.keys.runEvents(runId), '+', '-', 'COUNT', 1),
-    );
-    return entry === undefined ? 0 : Number(entry[0].split('-')[0]);
-  }
-
   /**
    * Calls `handler` with every batch announced for the run until the returned function is called;
    * `subscribed` once the subscription is in place (see `FleetBus.subscribe`).

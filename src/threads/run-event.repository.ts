@@ -46,14 +46,19 @@ export class RunEventRepository {
     return Number(row?.last ?? 0);
   }
 
-  /** The run's last stored event (a delta's row gives its last delta). */
+  /** The run's last stored event (a row of deltas gives its last delta). One indexed read. */
   async last(runId: string): Promise<StoredRunEvent | undefined> {
-    const seq = await this.lastSeq(runId);
-    if (seq === 0) return undefined;
-    return (await this.listAfter(runId, seq - 1)).at(-1);
+    const row = await this.database.db
+      .selectFrom('run_events')
+      .select(['run_id', 'seq', 'event', 'payload'])
+      .where('run_id', '=', runId)
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row === undefined ? undefined : eventsOf(row, Number(row.seq) - 1).at(-1);
   }
 
-  /** The run's events with `seq > afterSeq`, in order, one per event sent. */
+  /** The run's events with `seq > afterSeq`, in order, one per event sent (at most `maxRows` rows' worth). */
   async listAfter(runId: string, afterSeq: number, maxRows?: number): Promise<StoredRunEvent[]> {
     let query = this.database.db
       .selectFrom('run_events')
@@ -62,23 +67,24 @@ export class RunEventRepository {
       .where('seq', '>', afterSeq)
       .orderBy('seq');
     if (maxRows !== undefined) query = query.limit(maxRows);
-    const rows = await query.execute();
-    const events: StoredRunEvent[] = [];
-    for (const row of rows) {
-      const data = JSON.parse(row.payload) as Record<string, unknown>;
-      if (row.event !== DELTA_RUN) {
-        events.push({ runId: row.run_id, seq: Number(row.seq), event: row.event, data });
-        continue;
-      }
-      const { requestId, firstSeq, texts } = data as unknown as DeltaRunPayload;
-      texts.forEach((text, index) => {
-        const seq = firstSeq + index;
-        if (seq > afterSeq)
-          events.push({ runId: row.run_id, seq, event: DELTA, data: { text, runId, requestId, seq } });
-      });
-    }
-    return events;
+    return (await query.execute()).flatMap((row) => eventsOf(row, afterSeq));
   }
+}
+
+/** The events a row holds with `seq > afterSeq`: itself, or the deltas of a delta row one by one. */
+function eventsOf(
+  row: Pick<RunEventsTable, 'run_id' | 'seq' | 'event' | 'payload'>,
+  afterSeq: number,
+): StoredRunEvent[] {
+  const data = JSON.parse(row.payload) as Record<string, unknown>;
+  if (row.event !== DELTA_RUN) return [{ runId: row.run_id, seq: Number(row.seq), event: row.event, data }];
+  const { runId, requestId, firstSeq, texts } = data as unknown as DeltaRunPayload;
+  const events: StoredRunEvent[] = [];
+  texts.forEach((text, index) => {
+    const seq = firstSeq + index;
+    if (seq > afterSeq) events.push({ runId: row.run_id, seq, event: DELTA, data: { text, runId, requestId, seq } });
+  });
+  return events;
 }
 
 /** One row per event, except that consecutive deltas of the same run share one. */

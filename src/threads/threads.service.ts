@@ -94,12 +94,8 @@ export class ThreadsService implements OnApplicationBootstrap {
     return this.messages.find(messageId);
   }
 
-  runEventsAfter(runId: string, afterSeq: number): Promise<StoredRunEvent[]> {
-    return this.runEvents.listAfter(runId, afterSeq);
-  }
-
-  /** Up to `maxRows` stored rows' worth of the run's events after `afterSeq` (a row may hold many deltas). */
-  runEventsPage(runId: string, afterSeq: number, maxRows: number): Promise<StoredRunEvent[]> {
+  /** The run's stored events after `afterSeq`; with `maxRows`, a page of that many rows (a row may hold many deltas). */
+  runEventsAfter(runId: string, afterSeq: number, maxRows?: number): Promise<StoredRunEvent[]> {
     return this.runEvents.listAfter(runId, afterSeq, maxRows);
   }
 
