@@ -41,6 +41,9 @@ export class ReplaySender implements OnModuleDestroy {
   }
 
   async send(connection: WsConnection, userId: string, replay: Replay): Promise<void> {
+    const { runId } = replay.resumed.data;
+    // A run this connection already follows: the new replay takes over from the old follow.
+    connection.unfollow(runId);
     connection.send('resumed', replay.resumed.data);
     const cursor = replay.events;
     if (cursor === undefined) return;
@@ -66,6 +69,7 @@ export class ReplaySender implements OnModuleDestroy {
           next: (frame) => connection.send(frame.event, frame.data, true),
           error: (error: unknown) => this.logger.error(`run stream failed: ${String(error)}`),
         }),
+        runId,
       );
     } finally {
       this.release(userId, bucket);

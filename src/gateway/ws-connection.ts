@@ -113,6 +113,8 @@ export class WsConnection {
   private queued: InboundFrame[] | undefined;
   private dispatching = false;
   private following: Set<Subscription> | undefined;
+  /** The follows with a key (a run followed after `resume`): one per key, the latest. */
+  private followingByKey: Map<string, Subscription> | undefined;
   private awaitingPong = false;
   /** The message-rate token bucket, refilled lazily from the clock (no timer per connection). */
   private tokens: number;
@@ -267,7 +269,7 @@ export class WsConnection {
    * Stops `subscription` if the socket closes first (a reply still streaming, a pending admission),
    * and forgets it as soon as it ends by itself: nothing is kept for a subscription that has ended.
    */
-  follow(subscription: Subscription): void {
+  follow(subscription: Subscription, key?: string): void {
     if (subscription.closed) return;
     if (this.state === 'closed') {
       subscription.unsubscribe();
@@ -278,6 +280,19 @@ export class WsConnection {
       this.following?.delete(subscription);
       if (this.following?.size === 0) this.following = undefined;
     });
+    if (key === undefined) return;
+    // One follow per key: resuming a run again replaces the previous follow instead of adding one
+    // (each would send every event again, and a remote one polls besides).
+    this.unfollow(key);
+    (this.followingByKey ??= new Map()).set(key, subscription);
+    subscription.add(() => {
+      if (this.followingByKey?.get(key) === subscription) this.followingByKey.delete(key);
+    });
+  }
+
+  /** Stops the follow with `key`, if any. */
+  unfollow(key: string): void {
+    this.followingByKey?.get(key)?.unsubscribe();
   }
 
   /** The socket closed: everything held or followed for it goes. Called once, by its `close` event. */

@@ -271,6 +271,31 @@ describe('resume', () => {
     expect((end.data.message as { content: string }).content).toBe('one two three four');
   });
 
+  it('follows a run once per connection: resuming it again replaces the follow, so each live event arrives once', async () => {
+    const started = await start();
+    const owner = await started.connectAs();
+    const run = await startedRun(owner, 'r1');
+    const runId = run.data.runId;
+    const call = await model.nextCall();
+    call.text('one ');
+    const other = await started.connectAs();
+    for (const requestId of ['x1', 'x2', 'x3']) {
+      other.send('resume', { requestId, runId, afterSeq: 0 });
+      await other.waitFor('resumed', (data) => data.requestId === requestId);
+    }
+    call.text('two ', 'three').finish();
+    await other.waitFor('agent_completed', (data) => data.runId === runId);
+    await owner.runEnd('r1');
+    // Three replays from the start, then one live stream: the live events once each.
+    const live = other.runFrames(runId).filter((frame) => Number(frame.data.seq) > owner.runFrames(runId).length - 3);
+    expect(live.map((frame) => frame.data.seq)).toEqual(
+      owner
+        .runFrames(runId)
+        .slice(-3)
+        .map((frame) => frame.data.seq),
+    );
+  });
+
   it('keeps a run going when its client disconnects, then replays it from storage after it ended', async () => {
     const started = await start();
     const first = await started.connectAs();
