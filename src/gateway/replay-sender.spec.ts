@@ -24,6 +24,10 @@ class FakeConnection {
     if (!this.full) return Promise.resolve(true);
     return new Promise((resolve) => (this.blocked = { resolve }));
   }
+  readonly unfollowed: string[] = [];
+  unfollow(key: string): void {
+    this.unfollowed.push(key);
+  }
   follow(subscription: { unsubscribe(): void }): void {
     this.followed.push(subscription);
   }
