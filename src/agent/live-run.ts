@@ -185,7 +185,7 @@ export class LiveRun {
    * them together with the run's outcome.
    */
   async takeUnsaved(): Promise<StoredRunEvent[]> {
-    // Events that have not reached the bus yet stay queued for it; the transaction takes them too.
+    // Events still queued for the bus go there anyway; the final transaction stores them as well.
     // A save still waiting for its moment is not needed: the final transaction takes its events.
     clearTimeout(this.saveTimer);
     this.saveTimer = undefined;
