@@ -30,6 +30,8 @@ COPY package.json ./
 COPY --from=build /app/dist ./dist
 # The chat page served at / (its SDK modules are in dist/client and dist/protocol).
 COPY public ./public
+# Served at GET /openapi.json (src/http/openapi.controller.ts).
+COPY docs/openapi.json ./docs/openapi.json
 RUN mkdir -p /app/data && chown 10001:10001 /app/data
 # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 10001:10001

@@ -1,27 +1,26 @@
 import type { AppConfig } from './config/app-config.js';
 import type { DependencyDeclaration } from './readiness/readiness.types.js';
 
+/** Every dependency this service can declare; which ones it does depends on the configuration. */
+export const APP_DEPENDENCY_NAMES = ['llm', 'threads', 'bus', 'auth', 'agent'] as const;
+
+export type AppDependency = (typeof APP_DEPENDENCY_NAMES)[number];
+
 /**
  * What must be initialised before this instance may serve chat, declared statically so readiness
- * knows the full list before any module starts. The agent needs the model and the thread store.
+ * knows the full list before any module starts. The agent needs the model and the thread store;
+ * fleet mode (`REDIS_URL`) adds the bus, through which its runs are followed from the first one;
+ * an identity provider (`AUTH_JWKS_URL`/`AUTH_ISSUER_URL`) adds its keys, without which no token
+ * of its users can be checked.
  */
-export const APP_DEPENDENCIES = [
-  { name: 'llm' },
-  { name: 'threads' },
-  { name: 'agent', dependsOn: ['llm', 'threads'] },
-] as const satisfies readonly DependencyDeclaration[];
-
-/** Fleet mode (`REDIS_URL`) adds the bus: its runs are followed through it from the first one. */
-export const FLEET_DEPENDENCIES = [
-  { name: 'llm' },
-  { name: 'threads' },
-  { name: 'bus' },
-  { name: 'agent', dependsOn: ['llm', 'threads', 'bus'] },
-] as const satisfies readonly DependencyDeclaration[];
-
-export type AppDependency = (typeof FLEET_DEPENDENCIES)[number]['name'];
-
-/** The dependencies of this configuration. */
 export function appDependencies(config: AppConfig): readonly DependencyDeclaration[] {
-  return config.fleet === undefined ? APP_DEPENDENCIES : FLEET_DEPENDENCIES;
+  const fleet = config.fleet !== undefined;
+  const declarations: Array<DependencyDeclaration & { name: AppDependency }> = [
+    { name: 'llm' },
+    { name: 'threads' },
+    ...(fleet ? [{ name: 'bus' as const }] : []),
+    ...(config.auth.jwks === undefined ? [] : [{ name: 'auth' as const }]),
+    { name: 'agent', dependsOn: ['llm', 'threads', ...(fleet ? ['bus'] : [])] },
+  ];
+  return declarations;
 }

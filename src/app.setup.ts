@@ -4,6 +4,7 @@ import { config as rxjsConfig } from 'rxjs';
 import type { AppConfig } from './config/app-config.js';
 import { ConnectionRegistry } from './gateway/connection.registry.js';
 import { GatewayWsAdapter } from './gateway/gateway.ws-adapter.js';
+import { corsPolicy, securityHeaders } from './http/edge.middleware.js';
 import { NotFoundFilter } from './http/not-found.filter.js';
 
 /**
@@ -13,6 +14,8 @@ import { NotFoundFilter } from './http/not-found.filter.js';
 export function configureApp(app: INestApplication, config: AppConfig): void {
   app.useWebSocketAdapter(new GatewayWsAdapter(app, config.ws, app.get(ConnectionRegistry)));
   app.useGlobalFilters(new NotFoundFilter());
+  // Before any route: every answer carries the security headers, and CORS is decided first.
+  app.use(securityHeaders(config.httpEdge), corsPolicy(config.httpEdge));
   (app.getHttpAdapter().getInstance() as Express).disable('x-powered-by');
   // rxjs rethrows an error thrown inside a subscriber on a timer, where it would end the process
   // (and every connection with it). Every subscriber on the start-up and shutdown paths handles

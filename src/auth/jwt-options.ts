@@ -2,7 +2,7 @@ import { createSecretKey } from 'node:crypto';
 import type { JwtModuleOptions } from '@nestjs/jwt';
 import type { AppConfig } from '../config/app-config.js';
 
-/** Only HS256: `none`, other HMAC sizes and every asymmetric algorithm are refused. */
+/** The one symmetric algorithm: `none` and other HMAC sizes are refused (asymmetric ones come from a JWKS). */
 export const JWT_ALGORITHM = 'HS256';
 
 /**
@@ -10,7 +10,10 @@ export const JWT_ALGORITHM = 'HS256';
  * the config. Verification is `TokenVerifier`'s, with node:crypto; these options never verify.
  */
 export function jwtModuleOptions(config: AppConfig): JwtModuleOptions {
-  const key = createSecretKey(Buffer.from(config.auth.jwtSecret, 'utf8'));
+  const secret = config.auth.jwtSecret;
+  // Without a secret (an identity provider only) the service signs nothing: no signing key at all.
+  if (secret === undefined) return {};
+  const key = createSecretKey(Buffer.from(secret, 'utf8'));
   // jsonwebtoken rejects an explicit `issuer: undefined` when signing, so unset claims are omitted.
   const claims = {
     ...(config.auth.issuer === undefined ? {} : { issuer: config.auth.issuer }),

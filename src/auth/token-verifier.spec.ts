@@ -1,13 +1,17 @@
-import { createHmac } from 'node:crypto';
-import { describe, expect, it } from '@jest/globals';
+import { createHmac, KeyObject } from 'node:crypto';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { JwtService } from '@nestjs/jwt';
 import type { AppConfig } from '../config/app-config.js';
 import { jwtModuleOptions } from './jwt-options.js';
+import type { ReadinessService } from '../readiness/readiness.service.js';
+import type { VerificationKey } from './jws-algorithms.js';
+import { ProviderKeys } from './provider-keys.service.js';
 import { TokenVerifier } from './token-verifier.service.js';
 
 const SECRET = 'unit-test-secret-0123456789-abcdefghij';
 const config = (auth: Partial<AppConfig['auth']> = {}): AppConfig =>
-  ({ auth: { jwtSecret: SECRET, usingDevelopmentSecret: false, ...auth } }) as AppConfig;
+  ({ auth: { jwtSecret: SECRET, usingDevelopmentSecret: false, userClaim: 'sub', ...auth } }) as AppConfig;
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 const now = (): number => Math.floor(Date.now() / 1000);
 
@@ -23,6 +27,9 @@ function forgeText(payload: string): string {
   return `${signingInput}.${createHmac('sha256', SECRET).update(signingInput).digest('base64url')}`;
 }
 
+const verifierFor = (settings: AppConfig): TokenVerifier =>
+  new TokenVerifier(settings, new ProviderKeys(settings, {} as ReadinessService));
+
 const codeOf = (verifier: TokenVerifier, token: string): string => {
   try {
     verifier.verify(token);
@@ -33,7 +40,7 @@ const codeOf = (verifier: TokenVerifier, token: string): string => {
 };
 
 describe('TokenVerifier', () => {
-  const verifier = new TokenVerifier(config());
+  const verifier = verifierFor(config());
 
   it('accepts what the service itself signs (@nestjs/jwt, HS256), with or without iss and aud', () => {
     const plain = new JwtService(jwtModuleOptions(config()));
@@ -41,7 +48,7 @@ describe('TokenVerifier', () => {
 
     const scoped = config({ issuer: 'https://auth.example.com', audience: 'agent-gateway' });
     const signer = new JwtService(jwtModuleOptions(scoped));
-    expect(new TokenVerifier(scoped).verify(signer.sign({ sub: 'bob' }, { expiresIn: 60 }))).toEqual({
+    expect(verifierFor(scoped).verify(signer.sign({ sub: 'bob' }, { expiresIn: 60 }))).toEqual({
       userId: 'bob',
     });
   });
@@ -82,7 +89,7 @@ describe('TokenVerifier', () => {
   });
 
   it('checks iss exactly and finds the audience in a string or an array', () => {
-    const scoped = new TokenVerifier(config({ issuer: 'https://auth.example.com', audience: 'agent-gateway' }));
+    const scoped = verifierFor(config({ issuer: 'https://auth.example.com', audience: 'agent-gateway' }));
     const claims = { sub: 'a', exp: now() + 60, iss: 'https://auth.example.com' };
     expect(codeOf(scoped, forge({ alg: 'HS256' }, { ...claims, aud: 'agent-gateway' }))).toBe('accepted');
     expect(codeOf(scoped, forge({ alg: 'HS256' }, { ...claims, aud: ['other', 'agent-gateway'] }))).toBe('accepted');
@@ -92,3 +99,87 @@ describe('TokenVerifier', () => {
     ).toBe('UNAUTHORIZED');
   });
 });
+
+describe('TokenVerifier with an identity provider', () => {
+  const ALL = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+  const signers = new Map<string, Awaited<ReturnType<typeof generateKeyPair>>['privateKey']>();
+  const keys = new Map<string, VerificationKey>();
+  const settings = config({ issuer: 'https://id.example.com', audience: 'chat' });
+
+  beforeAll(async () => {
+    for (const alg of ALL) {
+      const pair = await generateKeyPair(alg, { extractable: true });
+      const jwk = await exportJWK(pair.publicKey);
+      signers.set(alg, pair.privateKey);
+      keys.set(`${alg}-key`, {
+        kid: `${alg}-key`,
+        kty: jwk.kty as VerificationKey['kty'],
+        ...(jwk.crv === undefined ? {} : { crv: jwk.crv }),
+        key: KeyObject.from(pair.publicKey),
+      });
+    }
+  });
+
+  /** The verifier with these keys held, as `ProviderKeys` would hold them after a fetch. */
+  const withKeys = (algorithms: readonly string[], held = keys): TokenVerifier =>
+    new TokenVerifier(settings, {
+      ready: true,
+      algorithms,
+      byId: (kid: string) => held.get(kid),
+      all: () => [...held.values()],
+      refetchForUnknownKey: () => undefined,
+    } as unknown as ProviderKeys);
+
+  /** `kid` null: a header without one. */
+  const sign = (alg: string, kid: string | null = `${alg}-key`): Promise<string> =>
+    new SignJWT({ iss: 'https://id.example.com', aud: 'chat', sub: 'ivan' })
+      .setProtectedHeader({ alg, ...(kid === null ? {} : { kid }) })
+      .setExpirationTime('1h')
+      .sign(signers.get(alg) as Parameters<SignJWT['sign']>[0]);
+
+  it.each(ALL)('verifies %s, synchronously', async (alg) => {
+    expect(withKeys(ALL).verify(await sign(alg))).toEqual({ userId: 'ivan' });
+  });
+
+  it('refuses an algorithm left out of AUTH_ALGORITHMS, with the accepted ones in the message', async () => {
+    expect(() => withKeys(['ES256']).verify(undefined)).toThrow(/missing bearer token/u);
+    const token = await sign('RS256');
+    expect(() => withKeys(['ES256']).verify(token)).toThrow(
+      /algorithm "RS256" not accepted \(accepted: HS256, ES256\)/u,
+    );
+  });
+
+  it('refuses a signature made for one algorithm presented as another of the same key type', async () => {
+    const ps = (await sign('PS256', 'RS256-key')).split('.');
+    const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'RS256-key' })).toString('base64url');
+    expect(codeOf(withKeys(ALL), `${header}.${ps[1] ?? ''}.${ps[2] ?? ''}`)).toBe('UNAUTHORIZED');
+    // A P-256 key does not check ES384 (curve), an Ed25519 key no ES256 (type).
+    expect(() => withKeys(ALL).verify(reheaded(ps, { alg: 'ES384', kid: 'ES256-key' }))).toThrow(/not for ES384/u);
+    expect(() => withKeys(ALL).verify(reheaded(ps, { alg: 'ES256', kid: 'EdDSA-key' }))).toThrow(/not for ES256/u);
+  });
+
+  it('takes a token without kid only when exactly one held key fits its algorithm', async () => {
+    const one = new Map([...keys].filter(([kid]) => kid === 'ES256-key'));
+    const token = await sign('ES256', null);
+    expect(withKeys(ALL, one).verify(token)).toEqual({ userId: 'ivan' });
+    const two = new Map([...one, ['other', { ...(one.get('ES256-key') as VerificationKey), kid: 'other' }]]);
+    expect(() => withKeys(ALL, two).verify(token)).toThrow(/no kid, and 2 ES256 keys could have signed it/u);
+  });
+
+  it('refuses an unknown kid, a kid that is not a string, and answers SERVICE_NOT_READY before the keys are held', async () => {
+    const token = await sign('EdDSA');
+    expect(() => withKeys(ALL).verify(reheaded(token.split('.'), { alg: 'EdDSA', kid: 'gone' }))).toThrow(
+      /unknown key "gone"/u,
+    );
+    expect(() => withKeys(ALL).verify(reheaded(token.split('.'), { alg: 'EdDSA', kid: 7 }))).toThrow(
+      /kid must be a string/u,
+    );
+    const starting = new TokenVerifier(settings, { ready: false, algorithms: ALL } as unknown as ProviderKeys);
+    expect(codeOf(starting, token)).toBe('SERVICE_NOT_READY');
+  });
+});
+
+/** `parts` of a token under another protected header (the signature stays what it was). */
+function reheaded(parts: readonly string[], header: Record<string, unknown>): string {
+  return `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${parts[1] ?? ''}.${parts[2] ?? ''}`;
+}

@@ -1,15 +1,32 @@
 import type { LogLevel } from '@nestjs/common';
+import type { AsymmetricAlgorithm } from './config.schema.js';
 
 /** The whole configuration, parsed and validated once at boot from the environment. */
 export interface AppConfig {
   readonly env: 'development' | 'production' | 'test';
   readonly http: { readonly port: number; readonly host: string };
   readonly auth: {
-    readonly jwtSecret: string;
+    /** HS256's secret; unset when an identity provider is configured without `JWT_SECRET` (HS256 off). */
+    readonly jwtSecret?: string;
     /** True when `JWT_SECRET` was not set and the development default is in use. */
     readonly usingDevelopmentSecret: boolean;
     readonly issuer?: string;
     readonly audience?: string;
+    /** The claim that holds the user id (`AUTH_USER_CLAIM`, default `sub`). */
+    readonly userClaim: string;
+    /** An identity provider's keys (`AUTH_JWKS_URL` or `AUTH_ISSUER_URL`): the readiness dependency `auth`. */
+    readonly jwks?: {
+      /** The JWKS itself… */
+      readonly jwksUrl?: string;
+      /** …or the issuer whose `/.well-known/openid-configuration` names it (`jwks_uri`). */
+      readonly issuerUrl?: string;
+      /** The allow-list of token algorithms for these keys. */
+      readonly algorithms: readonly AsymmetricAlgorithm[];
+      /** Background refresh: the provider's `Cache-Control` max-age, at most this. */
+      readonly refreshMs: number;
+      /** A token naming an unknown key refetches the set at most once per this. */
+      readonly cooldownMs: number;
+    };
   };
   readonly readiness: { readonly startupTimeoutMs: number };
   readonly ws: {
@@ -28,6 +45,21 @@ export interface AppConfig {
     readonly replayEventsPerSecond: number;
     /** Empty: every origin is allowed. */
     readonly allowedOrigins: readonly string[];
+  };
+  /** The HTTP API's edge: CORS, rate limits, security headers. */
+  readonly httpEdge: {
+    /** Origins whose pages may call the API (`ALLOWED_ORIGINS`, or `WS_ALLOWED_ORIGINS`). */
+    readonly allowedOrigins: readonly string[];
+    /** No list, outside production: any origin may. */
+    readonly anyOrigin: boolean;
+    /** Requests per second one user may make on average (a token bucket)… */
+    readonly requestsPerSecond: number;
+    /** …and at once. */
+    readonly requestBurst: number;
+    /** Requests per minute one address may make to the routes without a token (`/dev/token`). */
+    readonly anonymousRequestsPerMinute: number;
+    /** `Strict-Transport-Security` on every answer (production). */
+    readonly hsts: boolean;
   };
   readonly database: {
     /** `sqlite:<path>` or `postgres://…`. */

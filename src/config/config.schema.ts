@@ -17,11 +17,37 @@ export const SHUTDOWN_EXIT_MARGIN_MS = 2_000;
  */
 export function crossFieldProblems(env: Readonly<Record<string, string | undefined>>): string[] {
   const secret = env.JWT_SECRET?.trim() ?? '';
+  const set = (name: string): boolean => (env[name]?.trim() ?? '') !== '';
+  const jwks = set('AUTH_JWKS_URL') || set('AUTH_ISSUER_URL');
   const problems: string[] = [];
-  if (env.NODE_ENV === 'production' && secret.length < PRODUCTION_MIN_SECRET_LENGTH) {
+  if (env.NODE_ENV === 'production' && !jwks && secret.length < PRODUCTION_MIN_SECRET_LENGTH) {
     problems.push(
-      `JWT_SECRET: is required with NODE_ENV=production and must be at least ${PRODUCTION_MIN_SECRET_LENGTH} characters`,
+      `JWT_SECRET: is required with NODE_ENV=production unless AUTH_JWKS_URL or AUTH_ISSUER_URL is set, and must be at least ${PRODUCTION_MIN_SECRET_LENGTH} characters`,
     );
+  }
+  if (env.NODE_ENV === 'production' && jwks && secret !== '' && secret.length < PRODUCTION_MIN_SECRET_LENGTH) {
+    problems.push(`JWT_SECRET: must be at least ${PRODUCTION_MIN_SECRET_LENGTH} characters with NODE_ENV=production`);
+  }
+  if (set('AUTH_JWKS_URL') && set('AUTH_ISSUER_URL')) {
+    problems.push(
+      'AUTH_JWKS_URL, AUTH_ISSUER_URL: set one (the JWKS itself, or the issuer whose discovery document names it)',
+    );
+  }
+  if (jwks) {
+    for (const name of ['JWT_ISSUER', 'JWT_AUDIENCE']) {
+      if (!set(name)) {
+        problems.push(
+          `${name}: is required with AUTH_JWKS_URL or AUTH_ISSUER_URL (a provider signs tokens for many applications: the service accepts only those issued by yours, for it)`,
+        );
+      }
+    }
+  }
+  if (
+    set('ALLOWED_ORIGINS') &&
+    set('WS_ALLOWED_ORIGINS') &&
+    env.ALLOWED_ORIGINS?.trim() !== env.WS_ALLOWED_ORIGINS?.trim()
+  ) {
+    problems.push('ALLOWED_ORIGINS, WS_ALLOWED_ORIGINS: set one (ALLOWED_ORIGINS covers WebSocket and HTTP)');
   }
   if (env.LLM_PROVIDER === 'openai' && (env.LLM_MODEL?.trim() ?? '') === '') {
     problems.push(
@@ -61,6 +87,49 @@ const milliseconds = (defaultValue: number, min = 0) =>
 
 const optionalText = z.string().trim().min(1).optional();
 
+/** The asymmetric algorithms a JWKS key may sign with (`AUTH_ALGORITHMS`); HS256 is `JWT_SECRET`'s. */
+export const ASYMMETRIC_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
+export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
+const DEFAULT_ALGORITHMS = 'RS256,ES256,EdDSA';
+
+const httpUrl = z.url({ protocol: /^https?$/u, error: 'must be an http(s) URL' });
+
+const algorithmList = z
+  .string()
+  .default(DEFAULT_ALGORITHMS)
+  .transform((list) =>
+    list
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== ''),
+  )
+  .pipe(
+    z
+      .array(
+        z.enum(ASYMMETRIC_ALGORITHMS, {
+          error: `must list algorithms among ${ASYMMETRIC_ALGORITHMS.join(', ')} (HS256 is enabled by JWT_SECRET)`,
+        }),
+      )
+      .min(1, 'must name at least one algorithm'),
+  );
+
+const originList = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin.length > 0);
+
 /**
  * Every environment variable the service reads, with its default. The README's configuration
  * table repeats these defaults; change both together.
@@ -73,6 +142,20 @@ export const environmentSchema = z.object({
   JWT_SECRET: optionalText,
   JWT_ISSUER: optionalText,
   JWT_AUDIENCE: optionalText,
+  AUTH_JWKS_URL: httpUrl.optional(),
+  AUTH_ISSUER_URL: httpUrl.optional(),
+  AUTH_ALGORITHMS: algorithmList,
+  AUTH_USER_CLAIM: z
+    .string()
+    .trim()
+    .regex(/^[\x21-\x7e]{1,100}$/u, 'must be a claim name (1-100 printable ASCII characters)')
+    .default('sub'),
+  AUTH_JWKS_REFRESH_MS: milliseconds(600_000, 1_000),
+  AUTH_JWKS_COOLDOWN_MS: milliseconds(30_000, 0),
+  ALLOWED_ORIGINS: z.string().optional(),
+  HTTP_MAX_REQUESTS_PER_SECOND: count(10, 1, 1_000_000),
+  HTTP_REQUEST_BURST: count(20, 1, 1_000_000),
+  HTTP_MAX_ANONYMOUS_REQUESTS_PER_MINUTE: count(30, 1, 1_000_000),
   STARTUP_TIMEOUT_MS: milliseconds(60_000, 1),
   WS_READY_WAIT_MS: milliseconds(10_000),
   WS_MAX_PAYLOAD_BYTES: z.coerce
@@ -132,18 +215,37 @@ export const environmentSchema = z.object({
 
 export type Environment = z.infer<typeof environmentSchema>;
 
+function authConfig(env: Environment): AppConfig['auth'] {
+  const jwks =
+    env.AUTH_JWKS_URL === undefined && env.AUTH_ISSUER_URL === undefined
+      ? undefined
+      : {
+          ...(env.AUTH_JWKS_URL === undefined ? {} : { jwksUrl: env.AUTH_JWKS_URL }),
+          ...(env.AUTH_ISSUER_URL === undefined ? {} : { issuerUrl: env.AUTH_ISSUER_URL }),
+          algorithms: env.AUTH_ALGORITHMS,
+          refreshMs: env.AUTH_JWKS_REFRESH_MS,
+          cooldownMs: env.AUTH_JWKS_COOLDOWN_MS,
+        };
+  // With an identity provider and no JWT_SECRET, HS256 is off: the public development secret would
+  // let anyone sign a token beside the provider's.
+  const jwtSecret = env.JWT_SECRET ?? (jwks === undefined ? DEVELOPMENT_JWT_SECRET : undefined);
+  return {
+    ...(jwtSecret === undefined ? {} : { jwtSecret }),
+    usingDevelopmentSecret: env.JWT_SECRET === undefined && jwks === undefined,
+    issuer: env.JWT_ISSUER,
+    audience: env.JWT_AUDIENCE,
+    userClaim: env.AUTH_USER_CLAIM,
+    ...(jwks === undefined ? {} : { jwks }),
+  };
+}
+
 export function toAppConfig(env: Environment): AppConfig {
   return {
     env: env.NODE_ENV,
     // Outside production the defaults (a built-in JWT secret, the development token route) are not
     // fit for a shared network: unless told otherwise, only this machine can connect.
     http: { port: env.PORT, host: env.HOST ?? (env.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1') },
-    auth: {
-      jwtSecret: env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
-      usingDevelopmentSecret: env.JWT_SECRET === undefined,
-      issuer: env.JWT_ISSUER,
-      audience: env.JWT_AUDIENCE,
-    },
+    auth: authConfig(env),
     readiness: { startupTimeoutMs: env.STARTUP_TIMEOUT_MS },
     ws: {
       readyWaitMs: env.WS_READY_WAIT_MS,
@@ -154,10 +256,18 @@ export function toAppConfig(env: Environment): AppConfig {
       maxBufferedBytes: env.WS_MAX_BUFFERED_BYTES,
       maxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
       replayEventsPerSecond: env.WS_REPLAY_EVENTS_PER_SECOND,
-      allowedOrigins: (env.WS_ALLOWED_ORIGINS ?? '')
-        .split(',')
-        .map((origin) => origin.trim())
-        .filter((origin) => origin.length > 0),
+      allowedOrigins: originList(env.ALLOWED_ORIGINS ?? env.WS_ALLOWED_ORIGINS),
+    },
+    httpEdge: {
+      allowedOrigins: originList(env.ALLOWED_ORIGINS ?? env.WS_ALLOWED_ORIGINS),
+      // Outside production, no list means any origin may read the API (bearer tokens, no cookies):
+      // a front-end on its own dev server works at once. In production, no list means none.
+      anyOrigin:
+        env.ALLOWED_ORIGINS === undefined && env.WS_ALLOWED_ORIGINS === undefined && env.NODE_ENV !== 'production',
+      requestsPerSecond: env.HTTP_MAX_REQUESTS_PER_SECOND,
+      requestBurst: env.HTTP_REQUEST_BURST,
+      anonymousRequestsPerMinute: env.HTTP_MAX_ANONYMOUS_REQUESTS_PER_MINUTE,
+      hsts: env.NODE_ENV === 'production',
     },
     database: {
       url: env.DATABASE_URL,

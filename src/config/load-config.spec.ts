@@ -18,7 +18,21 @@ describe('loadConfig', () => {
     expect(config).toEqual({
       env: 'development',
       http: { port: 3000, host: '127.0.0.1' },
-      auth: { jwtSecret: DEVELOPMENT_JWT_SECRET, usingDevelopmentSecret: true, issuer: undefined, audience: undefined },
+      auth: {
+        jwtSecret: DEVELOPMENT_JWT_SECRET,
+        usingDevelopmentSecret: true,
+        issuer: undefined,
+        audience: undefined,
+        userClaim: 'sub',
+      },
+      httpEdge: {
+        allowedOrigins: [],
+        anyOrigin: true,
+        requestsPerSecond: 10,
+        requestBurst: 20,
+        anonymousRequestsPerMinute: 30,
+        hsts: false,
+      },
       readiness: { startupTimeoutMs: 60_000 },
       ws: {
         readyWaitMs: 10_000,
@@ -142,6 +156,7 @@ describe('loadConfig', () => {
       usingDevelopmentSecret: false,
       issuer: 'https://auth.example.com',
       audience: 'agent-gateway',
+      userClaim: 'sub',
     });
     expect(config.ws).toEqual({
       readyWaitMs: 0,
@@ -253,5 +268,79 @@ describe('loadConfig', () => {
       expect.stringMatching(/must fit in TERMINATION_GRACE_PERIOD_SECONDS \(10 s\)/u),
     ]);
     expect(problemsOf({ SHUTDOWN_TIMEOUT_MS: '60000' })).toHaveLength(1);
+  });
+
+  it('trusts an identity provider with AUTH_JWKS_URL or AUTH_ISSUER_URL, JWT_ISSUER and JWT_AUDIENCE required', () => {
+    const provider = { JWT_ISSUER: 'https://id.example.com/', JWT_AUDIENCE: 'chat' };
+    const { config, warnings } = loadConfig({ ...provider, AUTH_JWKS_URL: 'https://id.example.com/jwks' });
+    expect(config.auth).toEqual({
+      usingDevelopmentSecret: false,
+      issuer: 'https://id.example.com/',
+      audience: 'chat',
+      userClaim: 'sub',
+      jwks: {
+        jwksUrl: 'https://id.example.com/jwks',
+        algorithms: ['RS256', 'ES256', 'EdDSA'],
+        refreshMs: 600_000,
+        cooldownMs: 30_000,
+      },
+    });
+    // No JWT_SECRET beside a provider: HS256 is off, and the development secret is not used.
+    expect(config.auth.jwtSecret).toBeUndefined();
+    expect(warnings).toEqual([]);
+    const discovery = loadConfig({
+      ...provider,
+      AUTH_ISSUER_URL: 'https://id.example.com/',
+      AUTH_ALGORITHMS: 'ES256, PS256',
+      AUTH_USER_CLAIM: 'email',
+      JWT_SECRET: 'b'.repeat(32),
+    }).config.auth;
+    expect(discovery.jwks).toMatchObject({ issuerUrl: 'https://id.example.com/', algorithms: ['ES256', 'PS256'] });
+    expect(discovery).toMatchObject({ jwtSecret: 'b'.repeat(32), userClaim: 'email' });
+
+    expect(problemsOf({ AUTH_JWKS_URL: 'https://id.example.com/jwks' }).map((p) => p.split(':')[0])).toEqual([
+      'JWT_ISSUER',
+      'JWT_AUDIENCE',
+    ]);
+    expect(
+      problemsOf({ ...provider, AUTH_JWKS_URL: 'https://a/jwks', AUTH_ISSUER_URL: 'https://a' }).map(
+        (p) => p.split(':')[0],
+      ),
+    ).toEqual(['AUTH_JWKS_URL, AUTH_ISSUER_URL']);
+    expect(problemsOf({ ...provider, AUTH_JWKS_URL: 'ftp://a/jwks', AUTH_ALGORITHMS: 'RS256,HS256' })).toEqual([
+      expect.stringMatching(/^AUTH_JWKS_URL: must be an http\(s\) URL/u),
+      expect.stringMatching(
+        /^AUTH_ALGORITHMS\.1: must list algorithms among RS256.*\(HS256 is enabled by JWT_SECRET\)/u,
+      ),
+    ]);
+  });
+
+  it('needs no JWT_SECRET in production with an identity provider, and warns about a plain-http one', () => {
+    const provider = { NODE_ENV: 'production', JWT_ISSUER: 'https://id', JWT_AUDIENCE: 'chat' };
+    expect(loadConfig({ ...provider, AUTH_JWKS_URL: 'https://id/jwks' }).warnings).toEqual([]);
+    expect(loadConfig({ ...provider, AUTH_JWKS_URL: 'http://keycloak:8080/jwks' }).warnings).toEqual([
+      expect.stringMatching(/^AUTH_JWKS_URL is plain http/u),
+    ]);
+    expect(problemsOf({ ...provider, AUTH_JWKS_URL: 'https://id/jwks', JWT_SECRET: 'short' })).toEqual([
+      expect.stringMatching(/^JWT_SECRET: must be at least 32 characters/u),
+    ]);
+  });
+
+  it('shares one origin allow-list between WebSocket and HTTP, and allows no cross-origin page by default in production', () => {
+    const shared = loadConfig({ ALLOWED_ORIGINS: 'https://app.example.com' }).config;
+    expect(shared.ws.allowedOrigins).toEqual(['https://app.example.com']);
+    expect(shared.httpEdge).toMatchObject({ allowedOrigins: ['https://app.example.com'], anyOrigin: false });
+    expect(loadConfig({ WS_ALLOWED_ORIGINS: 'https://b.example.com' }).config.httpEdge.allowedOrigins).toEqual([
+      'https://b.example.com',
+    ]);
+    expect(loadConfig({}).config.httpEdge.anyOrigin).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'a'.repeat(32) }).config.httpEdge).toMatchObject({
+      allowedOrigins: [],
+      anyOrigin: false,
+      hsts: true,
+    });
+    expect(problemsOf({ ALLOWED_ORIGINS: 'https://a', WS_ALLOWED_ORIGINS: 'https://b' })).toEqual([
+      expect.stringMatching(/^ALLOWED_ORIGINS, WS_ALLOWED_ORIGINS: set one/u),
+    ]);
   });
 });

@@ -44,6 +44,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): L
       );
     }
   }
+  const jwks = config.auth.jwks;
+  const keysUrl = jwks?.jwksUrl ?? jwks?.issuerUrl;
+  if (config.env === 'production' && keysUrl !== undefined && keysUrl.startsWith('http:')) {
+    warnings.push(
+      `${jwks?.jwksUrl === undefined ? 'AUTH_ISSUER_URL' : 'AUTH_JWKS_URL'} is plain http: whoever can change that answer on the way can sign tokens for any user. Use https unless the provider is on this host or a private network you trust.`,
+    );
+  }
   return { config, warnings };
 }
 

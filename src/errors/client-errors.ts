@@ -92,6 +92,14 @@ export function tooManyEarlyFrames(dropped: number, held: number): AppError {
   );
 }
 
+/**
+ * An HTTP request over its limit: `per` says whose (`user`: every route with a token; `address`: the
+ * routes without one, such as `/dev/token`). Answered 429 with `Retry-After`.
+ */
+export function tooManyRequests(per: 'user' | 'address', limit: string, retryAfterMs: number): AppError {
+  return rateLimited(`more than ${limit} for this ${per}; retry in ${Math.ceil(retryAfterMs / 1000)} s`, retryAfterMs);
+}
+
 /** A frame over the connection's rate (not processed), or a connection closed for flooding. */
 export function rateLimited(message: string, retryAfterMs: number): AppError {
   return new AppError('RATE_LIMITED', message, { retryable: true, retryAfterMs });

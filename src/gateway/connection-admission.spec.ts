@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
+import { ProviderKeys } from '../auth/provider-keys.service.js';
 import { TokenVerifier } from '../auth/token-verifier.service.js';
 import type { AppConfig } from '../config/app-config.js';
 import { FatalInitError } from '../readiness/readiness.errors.js';
@@ -13,7 +14,7 @@ import { FakeSocket } from './testing/fake-socket.js';
 
 const SECRET = 'unit-test-secret-0123456789-abcdefghij';
 const config = {
-  auth: { jwtSecret: SECRET, usingDevelopmentSecret: false },
+  auth: { jwtSecret: SECRET, usingDevelopmentSecret: false, userClaim: 'sub' },
   ws: {
     readyWaitMs: 1_000,
     heartbeatMs: 25_000,
@@ -58,7 +59,8 @@ describe('ConnectionAdmission', () => {
     // A single instance: the fleet's shared counts are not used.
     const quotas = { enabled: false, source: () => undefined, sync: () => undefined } as unknown as FleetQuotas;
     registry = new ConnectionRegistry(config, quotas);
-    admission = new ConnectionAdmission(config, readiness, new TokenVerifier(config), registry, quotas);
+    const keys = new ProviderKeys(config, readiness);
+    admission = new ConnectionAdmission(config, readiness, new TokenVerifier(config, keys), keys, registry, quotas);
   });
 
   afterEach(() => {

@@ -3,7 +3,8 @@ import { Injectable, Logger } from '@nestjs/common';
 import { first, of, timeout } from 'rxjs';
 import type { WebSocket } from 'ws';
 import { extractBearerToken } from '../auth/bearer-token.js';
-import { TokenVerifier } from '../auth/token-verifier.service.js';
+import { ProviderKeys } from '../auth/provider-keys.service.js';
+import { type Principal, TokenVerifier } from '../auth/token-verifier.service.js';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { AppError } from '../errors/app-error.js';
@@ -37,6 +38,7 @@ export class ConnectionAdmission {
     @InjectConfig() private readonly config: AppConfig,
     private readonly readiness: ReadinessService,
     private readonly tokens: TokenVerifier,
+    private readonly providerKeys: ProviderKeys,
     private readonly connections: ConnectionRegistry,
     private readonly quotas: FleetQuotas,
   ) {
@@ -50,29 +52,18 @@ export class ConnectionAdmission {
    */
   admit(socket: WebSocket, request: IncomingMessage): WsConnection {
     const connection = this.connections.open(socket);
+    // One wait for the whole admission: keys, then readiness, never more than WS_READY_WAIT_MS in all.
+    const deadline = performance.now() + this.config.ws.readyWaitMs;
     try {
-      let userId: string;
       try {
         this.checkOrigin(request);
-        userId = this.tokens.verify(extractBearerToken(request)).userId;
       } catch (error) {
-        if (!(error instanceof AppError)) throw error;
-        const reason = error.code === 'TOKEN_EXPIRED' ? 'token expired' : 'unauthorized';
-        connection.refuse(error, CloseCode.POLICY_VIOLATION, reason);
+        this.refuseUnauthenticated(connection, error);
         return connection;
       }
-      // Counted from the handshake, held or not: one token cannot park more sockets than this.
-      if (this.connections.openOf(userId) >= this.config.ws.maxConnectionsPerUser) {
-        connection.refuse(
-          tooManyConnections(this.config.ws.maxConnectionsPerUser),
-          CloseCode.POLICY_VIOLATION,
-          'too many connections',
-        );
-        return connection;
-      }
-      this.connections.authenticated(connection, userId);
-      if (this.quotas.enabled) this.admitInFleet(connection, userId);
-      else this.admitWhenReady(connection, userId);
+      const token = extractBearerToken(request);
+      if (this.providerKeys.ready) this.authenticate(connection, token, deadline);
+      else this.authenticateWithKeys(connection, token, deadline);
     } catch (error) {
       // Never rethrow: an error escaping here would end Nest's connection stream for every later client.
       this.refuseOnBug(connection, error);
@@ -81,22 +72,104 @@ export class ConnectionAdmission {
   }
 
   /**
+   * Checks the token: synchronously, except for a token naming a key the provider's set does not
+   * hold, which is held while the set is refetched (a rotation), then accepted or refused.
+   */
+  private authenticate(connection: WsConnection, token: string | undefined, deadline: number): void {
+    let verified: Principal | Promise<Principal>;
+    try {
+      verified = this.tokens.authenticate(token);
+    } catch (error) {
+      this.refuseUnauthenticated(connection, error);
+      return;
+    }
+    if (!(verified instanceof Promise)) {
+      this.admitUser(connection, verified.userId, deadline);
+      return;
+    }
+    verified
+      .then(
+        (principal) => {
+          if (connection.phase === 'held') this.admitUser(connection, principal.userId, deadline);
+        },
+        (error: unknown) => {
+          if (connection.phase === 'held') this.refuseUnauthenticated(connection, error);
+        },
+      )
+      .catch((error: unknown) => this.refuseOnBug(connection, error));
+  }
+
+  /**
+   * The identity provider's keys are not held yet (start-up): no token can be checked, so the
+   * connection is held until they are, as it would be for readiness, and refused with 1013 if they
+   * do not come in time (or the start-up fails, or the instance drains).
+   */
+  private authenticateWithKeys(connection: WsConnection, token: string | undefined, deadline: number): void {
+    const settle = (snapshot: ReadinessSnapshot): void => {
+      try {
+        const live = snapshot.phase === 'starting' || snapshot.phase === 'ready';
+        if (this.providerKeys.ready && live) this.authenticate(connection, token, deadline);
+        else this.decide(connection, undefined, snapshot);
+      } catch (error) {
+        this.refuseOnBug(connection, error);
+      }
+    };
+    connection.follow(
+      this.readiness.snapshot$
+        .pipe(
+          first((snapshot) => snapshot.phase !== 'starting' || this.providerKeys.ready, undefined),
+          timeout({ first: Math.max(0, deadline - performance.now()), with: () => of(undefined) }),
+        )
+        .subscribe({
+          next: (settled) => settle(settled ?? this.readiness.snapshot),
+          error: (error: unknown) => this.refuseOnBug(connection, error),
+        }),
+    );
+  }
+
+  /** A refused origin or token: one `error` frame with its code, then 1008 (1013 while the keys are missing). */
+  private refuseUnauthenticated(connection: WsConnection, error: unknown): void {
+    if (!(error instanceof AppError)) throw error;
+    if (error.code === 'SERVICE_NOT_READY') {
+      connection.refuse(error, CloseCode.TRY_AGAIN_LATER, 'service not ready, retry later');
+      return;
+    }
+    const reason = error.code === 'TOKEN_EXPIRED' ? 'token expired' : 'unauthorized';
+    connection.refuse(error, CloseCode.POLICY_VIOLATION, reason);
+  }
+
+  private admitUser(connection: WsConnection, userId: string, deadline: number): void {
+    // Counted from the handshake, held or not: one token cannot park more sockets than this.
+    if (this.connections.openOf(userId) >= this.config.ws.maxConnectionsPerUser) {
+      connection.refuse(
+        tooManyConnections(this.config.ws.maxConnectionsPerUser),
+        CloseCode.POLICY_VIOLATION,
+        'too many connections',
+      );
+      return;
+    }
+    this.connections.authenticated(connection, userId);
+    if (this.quotas.enabled) this.admitInFleet(connection, userId, deadline);
+    else this.admitWhenReady(connection, userId, deadline);
+  }
+
+  /**
    * Fleet mode: the user's connections on every live instance count. The connection is held (its
    * frames kept) during the check, which falls back to this instance's count if Redis is down.
    */
-  private admitInFleet(connection: WsConnection, userId: string): void {
+  private admitInFleet(connection: WsConnection, userId: string, deadline: number): void {
     const max = this.config.ws.maxConnectionsPerUser;
     this.quotas.reserve('connections', userId, this.connections.openOf(userId), max).then(
       (admitted) => {
         if (connection.phase !== 'held') return;
-        if (admitted) this.admitWhenReady(connection, userId);
+        if (admitted) this.admitWhenReady(connection, userId, deadline);
         else connection.refuse(tooManyConnections(max), CloseCode.POLICY_VIOLATION, 'too many connections');
       },
       (error: unknown) => this.refuseOnBug(connection, error),
     );
   }
 
-  private admitWhenReady(connection: WsConnection, userId: string): void {
+  private admitWhenReady(connection: WsConnection, userId: string, deadline: number): void {
     // Already decided (ready, draining, failed): admitted here and now, before any frame is read.
     const current = this.readiness.snapshot;
     if (current.phase !== 'starting') {
@@ -117,7 +190,7 @@ export class ConnectionAdmission {
       this.readiness.snapshot$
         .pipe(
           first((snapshot) => snapshot.phase !== 'starting', undefined),
-          timeout({ first: this.config.ws.readyWaitMs, with: () => of(undefined) }),
+          timeout({ first: Math.max(0, deadline - performance.now()), with: () => of(undefined) }),
         )
         .subscribe({
           next: (settled) => settle(settled ?? this.readiness.snapshot),
@@ -126,9 +199,11 @@ export class ConnectionAdmission {
     );
   }
 
-  private decide(connection: WsConnection, userId: string, snapshot: ReadinessSnapshot): void {
+  /** `userId` undefined: the connection is not authenticated yet, so it can only be refused. */
+  private decide(connection: WsConnection, userId: string | undefined, snapshot: ReadinessSnapshot): void {
     switch (snapshot.phase) {
       case 'ready':
+        if (userId === undefined) throw new Error('admission: establishing an unauthenticated connection');
         connection.establish(userId, {
           protocolVersion: PROTOCOL_VERSION,
           heartbeatMs: this.config.ws.heartbeatMs,

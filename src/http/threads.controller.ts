@@ -8,6 +8,7 @@ import { ThreadsService } from '../threads/threads.service.js';
 import { toChatMessage, toThreadSummary } from '../threads/thread.wire.js';
 import { HttpErrorFilter } from './http-error.filter.js';
 import { RequestValidationPipe } from './request-validation.pipe.js';
+import { UserRateLimitGuard } from './request-rate-limits.js';
 
 const limit = (max: number, defaultValue: number) =>
   z
@@ -26,7 +27,7 @@ const historyQuery = z.object({ limit: limit(200, 50), before: uuid.optional() }
  * before opening the socket. Same bearer token, same payloads (without `requestId`), same error codes.
  */
 @Controller('threads')
-@UseGuards(ReadinessGuard, BearerAuthGuard)
+@UseGuards(ReadinessGuard, BearerAuthGuard, UserRateLimitGuard)
 @UseFilters(HttpErrorFilter)
 export class ThreadsController {
   constructor(private readonly threads: ThreadsService) {}

@@ -2,10 +2,12 @@ import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Registry } from 'prom-client';
 import { Subscription } from 'rxjs';
 import { RunLifecycle } from '../agent/run-lifecycle.js';
+import { ProviderKeys } from '../auth/provider-keys.service.js';
 import { DatabaseService } from '../database/database.service.js';
 import { FleetBus } from '../fleet/fleet-bus.service.js';
 import { ConnectionRegistry } from '../gateway/connection.registry.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
+import { recordAuth } from './auth.metrics.js';
 import { recordConnections } from './connection.metrics.js';
 import { recordFleet } from './fleet.metrics.js';
 import { processMetrics } from './process.metrics.js';
@@ -35,6 +37,7 @@ export class MetricsService implements OnModuleDestroy {
     runs: RunLifecycle,
     database: DatabaseService,
     bus: FleetBus,
+    providerKeys: ProviderKeys,
   ) {
     this.subscription.add(recordReadiness(this.registry, readiness.snapshot$));
     this.subscription.add(
@@ -48,6 +51,11 @@ export class MetricsService implements OnModuleDestroy {
         ...(bus.enabled ? { bus: { health$: bus.health$, stats: () => bus.stats } } : {}),
       }),
     );
+    if (providerKeys.enabled) {
+      this.subscription.add(
+        recordAuth(this.registry, { health$: providerKeys.health$, stats: () => providerKeys.stats }),
+      );
+    }
   }
 
   /** Everything in the Prometheus text format: this application's metrics, then the process's. */

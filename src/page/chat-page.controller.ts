@@ -53,9 +53,8 @@ export class ChatPageController {
     response
       .status(200)
       .setHeader('Content-Type', asset.contentType)
+      // Replaces the data-only policy every answer has (src/http/edge.middleware.ts): this one runs scripts.
       .setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY)
-      .setHeader('X-Content-Type-Options', 'nosniff')
-      .setHeader('Referrer-Policy', 'no-referrer')
       .setHeader('Cache-Control', 'no-cache')
       .send(asset.body);
   }

@@ -1,12 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
 import { JwtService } from '@nestjs/jwt';
 import type { Request } from 'express';
+import type { AppConfig } from '../config/app-config.js';
 import { DevTokenController } from './dev-token.controller.js';
 
 const from = (remoteAddress: string): Request => ({ socket: { remoteAddress } }) as unknown as Request;
 
 describe('DevTokenController', () => {
-  const controller = new DevTokenController(new JwtService({ secret: 'unit-test-secret-0123456789-abcdefghij' }));
+  const controller = new DevTokenController(new JwtService({ secret: 'unit-test-secret-0123456789-abcdefghij' }), {
+    auth: { userClaim: 'sub' },
+  } as AppConfig);
 
   it.each(['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1'])('serves a development token to %s', (address) => {
     expect(controller.issue(from(address), { userId: 'alice', ttlSeconds: 60 })).toMatchObject({ userId: 'alice' });

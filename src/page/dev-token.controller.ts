@@ -1,13 +1,17 @@
-import { Body, Controller, HttpCode, Post, Req, UseFilters } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, Req, UseFilters, UseGuards } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import type { Request } from 'express';
+import type { AppConfig } from '../config/app-config.js';
+import { InjectConfig } from '../config/config.module.js';
 import { isLoopbackHost } from '../config/load-config.js';
 import { forbidden } from '../errors/client-errors.js';
 import { z } from 'zod';
 import { HttpErrorFilter } from '../http/http-error.filter.js';
+import { AddressRateLimitGuard } from '../http/request-rate-limits.js';
 import { RequestValidationPipe } from '../http/request-validation.pipe.js';
 
-const devTokenRequest = z.object({
+/** The body of `POST /dev/token`; docs/openapi.json derives its schema from this one. */
+export const devTokenRequest = z.object({
   userId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/u, 'must be 1–64 letters, digits, dots, dashes or underscores'),
   ttlSeconds: z.number().int().min(1).max(86_400).default(3_600),
 });
@@ -26,8 +30,12 @@ export interface DevToken {
  */
 @Controller('dev')
 @UseFilters(HttpErrorFilter)
+@UseGuards(AddressRateLimitGuard)
 export class DevTokenController {
-  constructor(private readonly jwt: JwtService) {}
+  constructor(
+    private readonly jwt: JwtService,
+    @InjectConfig() private readonly config: AppConfig,
+  ) {}
 
   @Post('token')
   @HttpCode(200)
@@ -38,7 +46,8 @@ export class DevTokenController {
     if (!isLoopbackHost(request.socket.remoteAddress ?? '')) {
       throw forbidden('development tokens are served to clients on this machine only');
     }
-    const token = this.jwt.sign({ sub: body.userId }, { expiresIn: body.ttlSeconds });
+    const claims = { sub: body.userId, [this.config.auth.userClaim]: body.userId };
+    const token = this.jwt.sign(claims, { expiresIn: body.ttlSeconds });
     return { token, userId: body.userId, expiresAt: new Date(Date.now() + body.ttlSeconds * 1000).toISOString() };
   }
 }

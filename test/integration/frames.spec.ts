@@ -12,9 +12,9 @@ const token = signToken({ sub: 'alice' });
 
 /** A verifier with a bug: one token makes it throw something that is not an AppError. */
 class FlakyVerifier extends TokenVerifier {
-  override verify(candidate: string | undefined): Principal {
+  override authenticate(candidate: string | undefined): Principal | Promise<Principal> {
     if (candidate === 'crash') throw new TypeError('cannot read properties of undefined');
-    return super.verify(candidate);
+    return super.authenticate(candidate);
   }
 }
 
