@@ -256,6 +256,26 @@ describe('the provider unreachable', () => {
     expect((await readiness(app)).status).toBe(200);
   });
 
+  it('at start: a client still waiting for the keys when WS_READY_WAIT_MS runs out is refused with 1013 naming auth', async () => {
+    provider.setAvailable(false);
+    const before = provider.fetches.jwks;
+    app = await startTestApp({ env: { ...provider.env(), WS_READY_WAIT_MS: '300' } });
+    await provider.jwksServed(before + 1);
+    const client = app.connect({ token: await provider.sign({ sub: 'too-early' }) });
+    const close = await client.closed;
+    expect(close.code).toBe(1013);
+    expect(client.frames).toEqual([
+      {
+        event: 'error',
+        data: expect.objectContaining({
+          code: 'SERVICE_NOT_READY',
+          retryable: true,
+          missing: expect.arrayContaining(['auth']) as unknown,
+        }) as unknown,
+      },
+    ]);
+  });
+
   it('after start: still serving from the cached keys, and auth degraded with the reason until it is back', async () => {
     app = await startTestApp({ ready: true, env: { ...provider.env(), AUTH_JWKS_COOLDOWN_MS: '0' } });
     provider.setAvailable(false);
