@@ -11,6 +11,7 @@ import { measureRunLatency, type RunLatency } from './scenarios/agent-runs.js';
 import { measureHostileClients } from './scenarios/hostile-clients.js';
 import { measureDrain } from './scenarios/drain.js';
 import { measureFleet } from './scenarios/fleet.js';
+import { measureHandshakeAlgorithms } from './scenarios/handshake-algorithms.js';
 import { measureSideBySide } from './scenarios/side-by-side.js';
 import { measureStartupSideBySide } from './scenarios/startup-side-by-side.js';
 import { measureStartup } from './scenarios/startup.js';
@@ -38,6 +39,11 @@ for (const { engine, available } of quick ? [] : ENGINES) {
 const drain = await measureDrain(quick ? 20 : 100, quick ? 3 : 10);
 
 const sideBySide = await measureSideBySide(quick);
+
+// Issue 14: the connect benchmark with HS256, RS256, ES256 and EdDSA tokens (a local identity
+// provider's JWKS), ours against the raw server doing the same verification, and the signature
+// check alone.
+const handshakeAlgorithms = await measureHandshakeAlgorithms(quick);
 
 // Scenarios 5 (start-up, release of held connections from the readiness flip), 6 (start-up storm)
 // and 7 (agent runs, 200 clients), side by side with the raw server.
@@ -68,6 +74,7 @@ const summary = {
   agentRunLatency: quick ? 'full mode only' : runLatency,
   drain,
   sideBySide,
+  handshakeAlgorithms,
   startupSideBySide,
   hostileClients,
   fleet,

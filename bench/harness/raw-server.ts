@@ -1,9 +1,12 @@
 /**
  * The baseline of the side-by-side benchmark: the smallest `ws` server that does the gateway's job
  * on the wire, and nothing else. Same port handling (`PORT`, `HOST`), `perMessageDeflate: false`,
- * the same payload limit, the same JSON frames `{"event","data"}`, the same HS256 JWT from
- * `?token=` (or `Authorization: Bearer`) verified with node:crypto (`exp` and `sub` required), the
- * same `connection_established` fields, `ping` → `pong {requestId, serverTime}`, `stream`: N frames
+ * the same payload limit, the same JSON frames `{"event","data"}`, the same JWT from `?token=` (or
+ * `Authorization: Bearer`) verified with node:crypto (`exp` and `sub` required; `iss` and `aud`
+ * when `JWT_ISSUER` and `JWT_AUDIENCE` are set): HS256 with `JWT_SECRET`, and RS256, ES256 and
+ * EdDSA against the keys of `RAW_JWKS` (a JWKS as JSON, imported once at start and looked up by
+ * the header's `kid`, as the gateway does with the keys of `AUTH_JWKS_URL`), the same
+ * `connection_established` fields, `ping` → `pong {requestId, serverTime}`, `stream`: N frames
  * shaped like `agent_message_delta`, sent in one loop, then `stream_done`, and `agent_request`:
  * what the embedded model's echo run looks like on the wire (`agent_started`, `agent_thinking`,
  * one `agent_message_delta` per word of the reply, `agent_completed`), with no storage at all.
@@ -17,7 +20,15 @@
  * Self-contained on purpose (only `node:*` and `ws`): `bench/side-by-side.ts` transpiles it to plain
  * JavaScript and runs it with `node`, with no loader in the process.
  */
-import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import {
+  createHmac,
+  createPublicKey,
+  type JsonWebKey,
+  type KeyObject,
+  randomUUID,
+  timingSafeEqual,
+  verify as verifySignature,
+} from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 
@@ -29,7 +40,42 @@ const MAX_TOKEN_LENGTH = 8 * 1024;
 const MAX_REQUEST_ID_LENGTH = 128;
 
 const secret = Buffer.from(process.env.JWT_SECRET ?? '', 'utf8');
-if (secret.length === 0) throw new Error('raw-server: JWT_SECRET is required');
+const issuer = process.env.JWT_ISSUER;
+const audience = process.env.JWT_AUDIENCE;
+
+/** How each asymmetric algorithm's signature is checked (JWS, RFC 7518 3.3, 3.4; RFC 8037 3.1). */
+const SIGNATURES: Record<string, (data: Buffer, key: KeyObject, signature: Buffer) => boolean> = {
+  RS256: (data, key, signature) => verifySignature('sha256', data, key, signature),
+  // A JWS carries r ‖ s (64 bytes), not the DER that node:crypto expects by default.
+  ES256: (data, key, signature) => verifySignature('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature),
+  EdDSA: (data, key, signature) => verifySignature(null, data, key, signature),
+};
+
+type Jwk = JsonWebKey & { kid?: string; use?: string; alg?: string };
+
+/** The JWS algorithm of a JWK without `alg`, from its key type. */
+function algorithmOf(jwk: Jwk): string | undefined {
+  if (jwk.alg !== undefined) return jwk.alg;
+  if (jwk.kty === 'RSA') return 'RS256';
+  if (jwk.kty === 'EC' && jwk.crv === 'P-256') return 'ES256';
+  if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') return 'EdDSA';
+  return undefined;
+}
+
+/** The signing keys of a JWKS by `kid`, imported once (encryption keys and other algorithms skipped). */
+function importJwks(json: string): Map<string, { alg: string; key: KeyObject }> {
+  const keys = new Map<string, { alg: string; key: KeyObject }>();
+  for (const jwk of (JSON.parse(json) as { keys: Jwk[] }).keys) {
+    const alg = algorithmOf(jwk);
+    if (jwk.kid === undefined || (jwk.use !== undefined && jwk.use !== 'sig')) continue;
+    if (alg === undefined || SIGNATURES[alg] === undefined) continue;
+    keys.set(jwk.kid, { alg, key: createPublicKey({ key: jwk, format: 'jwk' }) });
+  }
+  return keys;
+}
+
+const jwks = importJwks(process.env.RAW_JWKS ?? '{"keys":[]}');
+if (secret.length === 0 && jwks.size === 0) throw new Error('raw-server: JWT_SECRET or RAW_JWKS is required');
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? '0.0.0.0';
 const warmupMs = Number(process.env.RAW_WARMUP_MS ?? 0);
@@ -55,21 +101,42 @@ function tokenOf(request: IncomingMessage): string | undefined {
   return query === null || query === '' ? undefined : query;
 }
 
-/** The user id of a valid token: HS256 only, signature, `exp` in the future, non-empty `sub`. */
+/** Whether `signature` signs `signingInput` with the key the header names (HS256: `JWT_SECRET`). */
+function signedBy(alg: unknown, kid: unknown, signingInput: string, signature: Buffer): boolean {
+  if (alg === 'HS256') {
+    if (secret.length === 0) return false;
+    const expected = createHmac('sha256', secret).update(signingInput).digest();
+    return signature.length === expected.length && timingSafeEqual(signature, expected);
+  }
+  // The key decides the algorithm: a header naming another one for it (RS256 → HS256) is refused.
+  const known = typeof kid === 'string' ? jwks.get(kid) : undefined;
+  if (known === undefined || known.alg !== alg) return false;
+  return SIGNATURES[known.alg]?.(Buffer.from(signingInput), known.key, signature) === true;
+}
+
+function audienceIncludes(aud: unknown, expected: string): boolean {
+  return aud === expected || (Array.isArray(aud) && aud.includes(expected));
+}
+
+/**
+ * The user id of a valid token: HS256 (with `JWT_SECRET`) or the algorithm of the `RAW_JWKS` key
+ * named by `kid`, signature, `exp` in the future, `iss` and `aud` when configured, non-empty `sub`.
+ */
 function verify(token: string | undefined): { userId: string } | { code: string } {
   if (token === undefined || token.length > MAX_TOKEN_LENGTH) return { code: 'UNAUTHORIZED' };
   const parts = token.split('.');
   if (parts.length !== 3) return { code: 'UNAUTHORIZED' };
   const [header = '', payload = '', signature = ''] = parts;
   try {
-    const { alg } = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { alg?: unknown };
-    if (alg !== 'HS256') return { code: 'UNAUTHORIZED' };
-    const expected = createHmac('sha256', secret).update(`${header}.${payload}`).digest();
-    const given = Buffer.from(signature, 'base64url');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { code: 'UNAUTHORIZED' };
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown; sub?: unknown };
+    const { alg, kid } = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as Record<string, unknown>;
+    if (!signedBy(alg, kid, `${header}.${payload}`, Buffer.from(signature, 'base64url'))) {
+      return { code: 'UNAUTHORIZED' };
+    }
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
     if (typeof claims.exp !== 'number') return { code: 'UNAUTHORIZED' };
     if (claims.exp * 1000 <= Date.now()) return { code: 'TOKEN_EXPIRED' };
+    if (issuer !== undefined && claims.iss !== issuer) return { code: 'UNAUTHORIZED' };
+    if (audience !== undefined && !audienceIncludes(claims.aud, audience)) return { code: 'UNAUTHORIZED' };
     if (typeof claims.sub !== 'string' || claims.sub === '') return { code: 'UNAUTHORIZED' };
     return { userId: claims.sub };
   } catch {

@@ -101,7 +101,10 @@ const tokens = Array.from({ length: 1_024 }, (_, index) =>
   signToken({ sub: `bench-${index}`, exp: Math.floor(Date.now() / 1000) + 6 * 3600 }),
 );
 
-type PhaseConfig = LoadConfig extends infer C ? (C extends LoadConfig ? Omit<C, keyof CommonKeys> : never) : never;
+/** A phase's generator settings; `tokens` replaces the default ones (HS256, `bench-<i>`) when given. */
+type PhaseConfig = (LoadConfig extends infer C ? (C extends LoadConfig ? Omit<C, keyof CommonKeys> : never) : never) & {
+  readonly tokens?: readonly string[];
+};
 interface CommonKeys {
   url: unknown;
   serverPid: unknown;
@@ -312,7 +315,7 @@ async function round(index: number, sizes: Sizes): Promise<RoundResult> {
 // ---------------------------------------------------------------- summary
 
 /** Medians over the rounds, and every round's value of the headline number. */
-function aggregate(results: readonly PhaseResult[]) {
+export function aggregate(results: readonly PhaseResult[]) {
   const latency = (key: 'p50' | 'p99'): number => fix(median(results.map((r) => r.latencyMs?.[key] ?? NaN)), 3);
   return {
     perSecond: fix(median(results.map((r) => r.perSecond)), 0),
