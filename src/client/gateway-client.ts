@@ -20,8 +20,15 @@ import { type WebSocketConstructorLike, type WebSocketLike, defaultWebSocket } f
 /** What the UI shows: one of these at any time. */
 export type ConnectionState =
   | { readonly status: 'idle' }
+  /** Opening the socket. */
   | { readonly status: 'connecting'; readonly attempt: number }
-  /** The socket is open but the service is still starting: the server holds it until ready. */
+  /** The socket is open; `connection_established` has not come yet (it usually follows at once). */
+  | { readonly status: 'establishing'; readonly attempt: number }
+  /**
+   * The socket is open and the service is starting: the server holds the connection until it is
+   * ready. Shown when the last attempt was refused as not ready yet (1013), or when
+   * `connection_established` takes longer than `serviceWaitHintMs`.
+   */
   | { readonly status: 'waiting_for_service'; readonly attempt: number }
   | { readonly status: 'open'; readonly connectionId: string; readonly userId: string }
   /** The server refused the token (1008); the application is being asked for a new one. */
@@ -67,10 +74,23 @@ export interface GatewayClientOptions {
   readonly maxQueuedRequests?: number;
   /** Jitter source, [0, 1). */
   readonly random?: () => number;
+  /**
+   * How long an open socket may wait for `connection_established` before the state says the
+   * service is starting (`waiting_for_service`). Default 1000 ms.
+   */
+  readonly serviceWaitHintMs?: number;
+}
+
+/** What {@link GatewayClient.attach} continues from. */
+export interface AttachOptions {
+  /** Events with a `seq` above this are delivered (0: all of them). A history's `activeRun.afterSeq`. */
+  readonly afterSeq?: number;
 }
 
 /** How often a run still running elsewhere is asked about again (see `AgentRun.acceptResumed`). */
 const UNFOLLOWABLE_RUN_BACKOFF = { initialDelayMs: 1_000, maxDelayMs: 30_000 };
+
+const DEFAULT_SERVICE_WAIT_HINT_MS = 1_000;
 
 const DEFAULT_RECONNECT: ReconnectOptions = {
   initialDelayMs: 500,
@@ -118,6 +138,8 @@ export class GatewayClient {
   private attempts = 0;
   private refreshedAfterAuthFailure = false;
   private lastError: ErrorPayload | undefined;
+  /** How the last connection ended (cleared once one is established). */
+  private lastClose: CloseInfo | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private stableTimer: ReturnType<typeof setTimeout> | undefined;
   private sequence = 0;
@@ -128,6 +150,9 @@ export class GatewayClient {
   private readonly written = new Set<string>();
   private readonly pending = new Map<string, PendingRequest>();
   private readonly runs = new Map<string, AgentRun>();
+  /** Runs followed with {@link attach}, by `runId`: their frames carry another page's `requestId`. */
+  private readonly attached = new Map<string, AgentRun>();
+  private serviceWaitTimer: ReturnType<typeof setTimeout> | undefined;
   /** `resume` requestId → the run it resumes. */
   private readonly resumes = new Map<string, AgentRun>();
   private firstOpen: { resolve: () => void; reject: (error: GatewayError) => void } | undefined;
@@ -217,6 +242,32 @@ export class GatewayClient {
     return run;
   }
 
+  /**
+   * Follows a run this client did not start: one streaming when the page was reloaded (a thread's
+   * `activeRunId`, or its history's `activeRun`), or started elsewhere. Returns the same
+   * {@link AgentRun} as {@link run}: its events after `afterSeq`, replayed then live, each exactly
+   * once and in order, across reconnects too. Attaching twice to one run returns the same object.
+   */
+  attach(runId: string, options: AttachOptions = {}): AgentRun {
+    const existing = this.attached.get(runId) ?? [...this.runs.values()].find((run) => run.runId === runId);
+    if (existing !== undefined && !existing.done) return existing;
+    const run = new AgentRun(this.nextId('attach'), '', (target) => this.cancelRun(target));
+    run.runId = runId;
+    run.lastSeq = Math.max(0, Math.floor(options.afterSeq ?? 0));
+    this.attached.set(runId, run);
+    void run.result.then(() => {
+      if (this.attached.get(runId) === run) this.attached.delete(runId);
+    });
+    if (this.stateValue.status === 'closed') {
+      run.fail(this.unsendable());
+      return run;
+    }
+    // Resumed now when open, else as every followed run is once the connection is established.
+    if (this.stateValue.status === 'open') this.resume(run);
+    else if (this.stateValue.status === 'idle') void this.connect().catch(() => undefined);
+    return run;
+  }
+
   /** Closes the connection for good (1000); what was still pending fails with `CLIENT_CLOSED`. */
   close(): void {
     this.stop({ kind: 'client', message: 'closed by the application' });
@@ -248,7 +299,17 @@ export class GatewayClient {
     }
     this.socket = socket;
     socket.onopen = () => {
-      if (this.socket === socket) this.setState({ status: 'waiting_for_service', attempt });
+      if (this.socket !== socket) return;
+      // Refused as not ready a moment ago: the server is holding this one too, most likely.
+      const starting = this.lastClose?.code === CloseCode.TRY_AGAIN_LATER;
+      this.setState({ status: starting ? 'waiting_for_service' : 'establishing', attempt });
+      if (starting) return;
+      clearTimeout(this.serviceWaitTimer);
+      this.serviceWaitTimer = setTimeout(() => {
+        if (this.socket === socket && this.stateValue.status === 'establishing') {
+          this.setState({ status: 'waiting_for_service', attempt });
+        }
+      }, this.options.serviceWaitHintMs ?? DEFAULT_SERVICE_WAIT_HINT_MS);
     };
     socket.onmessage = (event) => {
       if (this.socket === socket && typeof event.data === 'string') this.receive(event.data);
@@ -301,6 +362,8 @@ export class GatewayClient {
   }
 
   private established(data: ConnectionEstablished): void {
+    clearTimeout(this.serviceWaitTimer);
+    this.lastClose = undefined;
     this.setState({ status: 'open', connectionId: data.connectionId, userId: data.userId });
     this.refreshedAfterAuthFailure = false;
     clearTimeout(this.stableTimer);
@@ -311,7 +374,7 @@ export class GatewayClient {
     this.firstOpen = undefined;
     opened?.resolve();
     // Runs that were streaming when the last connection dropped continue where they left off.
-    for (const run of this.runs.values()) {
+    for (const run of [...this.runs.values(), ...this.attached.values()]) {
       if (run.runId === undefined || run.done) continue;
       this.resume(run);
       if (run.cancelRequested) this.write({ event: 'agent_cancel', data: { runId: run.runId } });
@@ -375,7 +438,9 @@ export class GatewayClient {
   }
 
   private runFrame(frame: RunFrame): void {
-    const run = this.runs.get(frame.data.requestId);
+    const run =
+      this.runs.get(frame.data.requestId) ??
+      (frame.data.runId === undefined ? undefined : this.attached.get(frame.data.runId));
     if (run === undefined) return;
     const wasStarted = run.runId !== undefined;
     run.accept(frame);
@@ -384,6 +449,8 @@ export class GatewayClient {
 
   private closed(close: CloseInfo): void {
     clearTimeout(this.stableTimer);
+    clearTimeout(this.serviceWaitTimer);
+    this.lastClose = close;
     if (this.stateValue.status === 'closed') return;
     // Reads are idempotent: those written and not answered go again, first, on the next connection.
     // An `agent_request` without its `agent_started` is not: the run may exist, so it is not sent twice.
@@ -464,6 +531,7 @@ export class GatewayClient {
     if (this.stateValue.status === 'closed') return;
     clearTimeout(this.retryTimer);
     clearTimeout(this.stableTimer);
+    clearTimeout(this.serviceWaitTimer);
     for (const timer of this.askAgain.values()) clearTimeout(timer);
     this.askAgain.clear();
     const socket = this.socket;
@@ -474,8 +542,9 @@ export class GatewayClient {
     for (const pending of this.pending.values()) pending.reject(error);
     this.pending.clear();
     this.queue.length = 0;
-    for (const run of this.runs.values()) run.fail(error);
+    for (const run of [...this.runs.values(), ...this.attached.values()]) run.fail(error);
     this.runs.clear();
+    this.attached.clear();
     const opened = this.firstOpen;
     this.firstOpen = undefined;
     opened?.reject(error);

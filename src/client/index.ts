@@ -7,6 +7,7 @@ export { type BackoffPolicy, fullJitterDelay } from './backoff.js';
 export { type ClientErrorCode, GatewayError, type GatewayErrorInfo } from './client-errors.js';
 export { type CloseDecision, type CloseInfo, decideOnClose } from './close-policy.js';
 export {
+  type AttachOptions,
   type ClosedReason,
   type ConnectionState,
   GatewayClient,

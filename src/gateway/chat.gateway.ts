@@ -32,7 +32,7 @@ import { ConnectionAdmission } from './connection-admission.js';
 import { ConnectionRegistry } from './connection.registry.js';
 import { ReplaySender } from './replay-sender.js';
 import { ThreadsService } from '../threads/threads.service.js';
-import { toChatMessage, toThreadSummary } from '../threads/thread.wire.js';
+import { toThreadHistory, toThreadList } from '../threads/thread.wire.js';
 import {
   agentCancelSchema,
   agentRequestSchema,
@@ -124,11 +124,7 @@ export class ChatGateway implements OnGatewayConnection {
     const page = await this.threads.listThreads(this.userOf(socket), body.limit ?? 20, body.cursor);
     return {
       event: 'thread_list_result',
-      data: {
-        requestId: body.requestId,
-        threads: page.items.map(toThreadSummary),
-        ...(page.next === undefined ? {} : { nextCursor: page.next }),
-      },
+      data: { requestId: body.requestId, ...toThreadList(page) },
     };
   }
 
@@ -140,12 +136,7 @@ export class ChatGateway implements OnGatewayConnection {
     const page = await this.threads.history(this.userOf(socket), body.threadId, body.limit ?? 50, body.before);
     return {
       event: 'thread_history_result',
-      data: {
-        requestId: body.requestId,
-        threadId: body.threadId,
-        messages: page.items.map(toChatMessage),
-        ...(page.next === undefined ? {} : { nextBefore: page.next }),
-      },
+      data: { requestId: body.requestId, ...toThreadHistory(body.threadId, page) },
     };
   }
 

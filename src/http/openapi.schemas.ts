@@ -1,7 +1,7 @@
 import type { ReferenceObject, SchemaObject } from '@nestjs/swagger';
 import { z } from 'zod';
 import { devTokenRequest } from '../page/dev-token.controller.js';
-import { ERROR_CODES, type ErrorCode } from '../protocol/error-codes.js';
+import { ERROR_CODES, type ErrorCode, TOOL_ERROR_CODES } from '../protocol/error-codes.js';
 import type { ChatMessage } from '../protocol/events.js';
 import type { DependencyState, ReadinessPhase } from '../readiness/readiness.types.js';
 
@@ -77,6 +77,54 @@ export const OPENAPI_SCHEMAS = {
         description: 'The run that produced (assistant) or was started by (user) this message.',
       },
       createdAt: { $ref: '#/components/schemas/Timestamp' },
+      steps: {
+        type: 'array',
+        description: 'Assistant messages in history only, when the run that produced it called tools (in call order).',
+        items: { $ref: '#/components/schemas/ToolStep' },
+      },
+    },
+  },
+  ToolStep: {
+    type: 'object',
+    description: 'One tool call of a run, as its `tool_executing` and `tool_completed` / `tool_failed` events told it.',
+    required: ['callId', 'tool'],
+    additionalProperties: false,
+    properties: {
+      callId: { type: 'string' },
+      tool: { type: 'string' },
+      args: { description: 'The arguments, as `tool_executing` carried them.' },
+      result: { description: 'What the tool returned, when the call succeeded.' },
+      error: { $ref: '#/components/schemas/ToolError' },
+    },
+  },
+  ToolError: {
+    type: 'object',
+    required: ['code', 'message'],
+    additionalProperties: false,
+    properties: {
+      code: { $ref: '#/components/schemas/ToolErrorCode' },
+      message: { type: 'string' },
+    },
+  },
+  ToolErrorCode: {
+    type: 'string',
+    description:
+      'Why a tool call failed: `INVALID_TOOL_ARGUMENTS` (not JSON, wrong type or missing field: the\nmessage names it), `UNKNOWN_TOOL`, `TOOL_TIMEOUT` (past `AGENT_TOOL_TIMEOUT_MS`), `TOOL_FAILED`.\n',
+    enum: [...TOOL_ERROR_CODES],
+  },
+  ActiveRun: {
+    type: 'object',
+    description: "A thread's run still running, and where its history leaves off.",
+    required: ['runId', 'afterSeq'],
+    additionalProperties: false,
+    properties: {
+      runId: { $ref: '#/components/schemas/Uuid' },
+      afterSeq: {
+        type: 'integer',
+        minimum: 0,
+        description:
+          'The last `seq` the history covers (its `agent_started`); `resume` with it to get the rest, replayed then live.',
+      },
     },
   },
   ThreadSummary: {
@@ -90,6 +138,10 @@ export const OPENAPI_SCHEMAS = {
       updatedAt: {
         $ref: '#/components/schemas/Timestamp',
         description: 'Last activity; the list is ordered by it, most recent first.',
+      },
+      activeRunId: {
+        $ref: '#/components/schemas/Uuid',
+        description: 'A run of this thread still running (`resume` it to follow it).',
       },
     },
   },
@@ -126,6 +178,11 @@ export const OPENAPI_SCHEMAS = {
       nextBefore: {
         $ref: '#/components/schemas/Uuid',
         description: 'Pass as `before` for the older page; absent on the oldest page.',
+      },
+      activeRun: {
+        $ref: '#/components/schemas/ActiveRun',
+        description:
+          "On the newest page, the thread's run still running; its events after `afterSeq` are not in `messages`.",
       },
     },
   },

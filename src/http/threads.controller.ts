@@ -5,7 +5,7 @@ import { isId } from '../database/ids.js';
 import type { ThreadHistoryResult, ThreadListResult } from '../protocol/events.js';
 import { ReadinessGuard } from '../readiness/readiness.guard.js';
 import { ThreadsService } from '../threads/threads.service.js';
-import { toChatMessage, toThreadSummary } from '../threads/thread.wire.js';
+import { toThreadHistory, toThreadList } from '../threads/thread.wire.js';
 import { HttpErrorFilter } from './http-error.filter.js';
 import { RequestValidationPipe } from './request-validation.pipe.js';
 import { UserRateLimitGuard } from './request-rate-limits.js';
@@ -38,7 +38,7 @@ export class ThreadsController {
     @Query(new RequestValidationPipe(listQuery)) query: z.infer<typeof listQuery>,
   ): Promise<Omit<ThreadListResult, 'requestId'>> {
     const page = await this.threads.listThreads(request.principal.userId, query.limit, query.cursor);
-    return { threads: page.items.map(toThreadSummary), ...(page.next === undefined ? {} : { nextCursor: page.next }) };
+    return toThreadList(page);
   }
 
   @Get(':threadId/messages')
@@ -48,10 +48,6 @@ export class ThreadsController {
     @Query(new RequestValidationPipe(historyQuery)) query: z.infer<typeof historyQuery>,
   ): Promise<Omit<ThreadHistoryResult, 'requestId'>> {
     const page = await this.threads.history(request.principal.userId, threadId, query.limit, query.before);
-    return {
-      threadId,
-      messages: page.items.map(toChatMessage),
-      ...(page.next === undefined ? {} : { nextBefore: page.next }),
-    };
+    return toThreadHistory(threadId, page);
   }
 }

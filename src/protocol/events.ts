@@ -83,6 +83,19 @@ export interface ChatMessage {
   /** The run that produced (assistant) or was started by (user) this message. */
   readonly runId?: string;
   readonly createdAt: string;
+  /** Assistant messages in history: the tool calls of the run that produced it, in call order. */
+  readonly steps?: readonly ToolStep[];
+}
+
+/** One tool call of a run, as its `tool_executing` and `tool_completed`/`tool_failed` events told it. */
+export interface ToolStep {
+  readonly callId: string;
+  readonly tool: string;
+  readonly args: unknown;
+  /** Set when the call succeeded… */
+  readonly result?: unknown;
+  /** …this when it failed (the run went on, and the model heard the reason). */
+  readonly error?: { readonly code: ToolErrorCode; readonly message: string };
 }
 
 export interface ThreadSummary {
@@ -90,6 +103,15 @@ export interface ThreadSummary {
   readonly title: string;
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** A run of this thread that is still running: attach to it (`resume`) to follow it. */
+  readonly activeRunId?: string;
+}
+
+/** A thread's run still running, and where its history leaves off: `resume` it with this `afterSeq`. */
+export interface ActiveRun {
+  readonly runId: string;
+  /** The last `seq` the history already covers (its `agent_started`: the user message is in the history). */
+  readonly afterSeq: number;
 }
 
 export interface Usage {
@@ -205,6 +227,8 @@ export interface ThreadHistoryResult {
   readonly messages: readonly ChatMessage[];
   /** Pass as `before` for the older page; absent on the oldest page. */
   readonly nextBefore?: string;
+  /** The thread's run still running, if any: its events after `afterSeq` are not in `messages`. */
+  readonly activeRun?: ActiveRun;
 }
 
 /**

@@ -1,11 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { DatabaseService } from '../database/database.service.js';
 import type { Database, RunEventsTable } from '../database/database.types.js';
-import type { StoredRunEvent } from './thread.types.js';
+import type { StoredRunEvent, ToolStep } from './thread.types.js';
 
 /** At most this many rows per INSERT (SQLite caps the number of bound variables). */
 const ROWS_PER_INSERT = 500;
 const DELTA = 'agent_message_delta';
+const TOOL_EVENTS = ['tool_executing', 'tool_completed', 'tool_failed'];
 /**
  * The stored form of consecutive `agent_message_delta` events of one run: one row, keyed by the
  * last one's `seq`, holding every delta's text. A streamed answer is hundreds of deltas of a word
@@ -56,6 +57,33 @@ export class RunEventRepository {
       .limit(1)
       .executeTakeFirst();
     return row === undefined ? undefined : eventsOf(row, Number(row.seq) - 1).at(-1);
+  }
+
+  /** The tool calls of these runs, per run, in call order (for history: what the live view showed). */
+  async toolSteps(runIds: readonly string[]): Promise<Map<string, ToolStep[]>> {
+    const steps = new Map<string, Array<{ -readonly [K in keyof ToolStep]: ToolStep[K] }>>();
+    if (runIds.length === 0) return steps;
+    const rows = await this.database.db
+      .selectFrom('run_events')
+      .select(['run_id', 'seq', 'event', 'payload'])
+      .where('run_id', 'in', runIds)
+      .where('event', 'in', TOOL_EVENTS)
+      .orderBy('run_id')
+      .orderBy('seq')
+      .execute();
+    for (const row of rows) {
+      const data = JSON.parse(row.payload) as { callId: string; tool: string } & Partial<ToolStep>;
+      const ofRun = steps.get(row.run_id) ?? [];
+      steps.set(row.run_id, ofRun);
+      let step = ofRun.find((candidate) => candidate.callId === data.callId);
+      if (step === undefined) {
+        step = { callId: data.callId, tool: data.tool, args: data.args };
+        ofRun.push(step);
+      }
+      if (row.event === 'tool_completed') step.result = data.result;
+      else if (row.event === 'tool_failed') step.error = data.error;
+    }
+    return steps;
   }
 
   /** The run's events with `seq > afterSeq`, in order, one per event sent (at most `maxRows` rows' worth). */

@@ -49,6 +49,23 @@ export class RunRepository {
     return row === undefined ? undefined : toRun(row);
   }
 
+  /**
+   * The run still `running` in each of these threads (the newest, should there be two). Cheap
+   * without an index of its own: `runs_status_instance` leads with the status, and the running
+   * runs are few (at most the fleet's run slots and queues).
+   */
+  async runningInThreads(threadIds: readonly string[]): Promise<Map<string, string>> {
+    if (threadIds.length === 0) return new Map();
+    const rows = await this.database.db
+      .selectFrom('runs')
+      .select(['id', 'thread_id'])
+      .where('status', '=', 'running')
+      .where('thread_id', 'in', threadIds)
+      .orderBy('created_at')
+      .execute();
+    return new Map(rows.map((row) => [row.thread_id, row.id]));
+  }
+
   /** Ends a run that is still `running`; false when it had already ended. */
   async finish(id: string, outcome: RunOutcome, db: Database = this.database.db): Promise<boolean> {
     const result = await db

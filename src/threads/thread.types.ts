@@ -1,6 +1,6 @@
-import type { RunStatus, Usage } from '../protocol/events.js';
+import type { ActiveRun, RunStatus, ToolStep, Usage } from '../protocol/events.js';
 
-export type { RunStatus, Usage };
+export type { ActiveRun, RunStatus, ToolStep, Usage };
 
 export interface Thread {
   readonly id: string;
@@ -8,6 +8,8 @@ export interface Thread {
   readonly title: string;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+  /** Read with the thread list only: its run still running. */
+  readonly activeRunId?: string;
 }
 
 export interface Message {
@@ -17,6 +19,8 @@ export interface Message {
   readonly content: string;
   readonly runId?: string;
   readonly createdAt: Date;
+  /** Read with the history only: the tool calls of the run that produced an assistant message. */
+  readonly steps?: readonly ToolStep[];
 }
 
 export interface Run {
@@ -48,4 +52,9 @@ export interface Page<T> {
   readonly items: readonly T[];
   /** Pass back to get the next (older) page; absent on the last page. */
   readonly next?: string;
+}
+
+/** A page of a thread's history, and the run still running in it (its later events are not in the page). */
+export interface HistoryPage extends Page<Message> {
+  readonly activeRun?: ActiveRun;
 }

@@ -1,5 +1,5 @@
-import type { ChatMessage, ThreadSummary } from '../protocol/events.js';
-import type { Message, Thread } from './thread.types.js';
+import type { ChatMessage, ThreadHistoryResult, ThreadListResult, ThreadSummary } from '../protocol/events.js';
+import type { HistoryPage, Message, Page, Thread } from './thread.types.js';
 
 /** Stored message → wire shape. */
 export function toChatMessage(message: Message): ChatMessage {
@@ -10,6 +10,7 @@ export function toChatMessage(message: Message): ChatMessage {
     content: message.content,
     ...(message.runId === undefined ? {} : { runId: message.runId }),
     createdAt: message.createdAt.toISOString(),
+    ...(message.steps === undefined ? {} : { steps: message.steps }),
   };
 }
 
@@ -20,5 +21,21 @@ export function toThreadSummary(thread: Thread): ThreadSummary {
     title: thread.title,
     createdAt: thread.createdAt.toISOString(),
     updatedAt: thread.updatedAt.toISOString(),
+    ...(thread.activeRunId === undefined ? {} : { activeRunId: thread.activeRunId }),
+  };
+}
+
+/** A page of threads as `thread_list_result` and `GET /threads` carry it (without `requestId`). */
+export function toThreadList(page: Page<Thread>): Omit<ThreadListResult, 'requestId'> {
+  return { threads: page.items.map(toThreadSummary), ...(page.next === undefined ? {} : { nextCursor: page.next }) };
+}
+
+/** A page of history as `thread_history_result` and `GET /threads/:id/messages` carry it (without `requestId`). */
+export function toThreadHistory(threadId: string, page: HistoryPage): Omit<ThreadHistoryResult, 'requestId'> {
+  return {
+    threadId,
+    messages: page.items.map(toChatMessage),
+    ...(page.next === undefined ? {} : { nextBefore: page.next }),
+    ...(page.activeRun === undefined ? {} : { activeRun: page.activeRun }),
   };
 }

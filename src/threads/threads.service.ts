@@ -7,9 +7,14 @@ import { MessageRepository } from './message.repository.js';
 import { RunRepository } from './run.repository.js';
 import { RunEventRepository } from './run-event.repository.js';
 import { type ThreadCursor, ThreadRepository } from './thread.repository.js';
-import type { Message, Page, Run, StoredRunEvent, Thread } from './thread.types.js';
+import type { HistoryPage, Message, Page, Run, StoredRunEvent, Thread } from './thread.types.js';
 
 const DEPENDENCY: AppDependency = 'threads';
+/**
+ * A run's first event, `agent_started`, carries its user message, which is stored with it: a
+ * history that holds that message covers the run up to this `seq`, and nothing of it beyond.
+ */
+const AGENT_STARTED_SEQ = 1;
 
 /**
  * The conversation store, read side: threads, their history and runs, always scoped by owner.
@@ -54,7 +59,11 @@ export class ThreadsService implements OnApplicationBootstrap {
       limit + 1,
       cursor === undefined ? undefined : decodeCursor(cursor),
     );
-    const page = threads.slice(0, limit);
+    const active = await this.runs.runningInThreads(threads.slice(0, limit).map((thread) => thread.id));
+    const page = threads.slice(0, limit).map((thread) => {
+      const activeRunId = active.get(thread.id);
+      return activeRunId === undefined ? thread : { ...thread, activeRunId };
+    });
     const last = page.at(-1);
     return threads.length > limit && last !== undefined
       ? { items: page, next: encodeCursor({ updatedAt: last.updatedAt.getTime(), id: last.id }) }
@@ -65,12 +74,29 @@ export class ThreadsService implements OnApplicationBootstrap {
    * A page of the thread's messages, oldest first within the page: the newest `limit` messages
    * before the message `before` (or the newest of all). `next` is the `before` of the older page.
    */
-  async history(ownerId: string, threadId: string, limit: number, before?: string): Promise<Page<Message>> {
+  async history(ownerId: string, threadId: string, limit: number, before?: string): Promise<HistoryPage> {
     await this.findThread(ownerId, threadId);
+    // The running run first, the messages second: a run that completes in between shows up as its
+    // answer in the page, and is then not reported as running (two replies on the page otherwise).
+    const runningId = before === undefined ? (await this.runs.runningInThreads([threadId])).get(threadId) : undefined;
     const newestFirst = await this.messages.listNewestFirst(threadId, limit + 1, before);
-    const page = newestFirst.slice(0, limit).reverse();
+    const messages = newestFirst.slice(0, limit).reverse();
+    const answered = messages.filter((message) => message.role === 'assistant' && message.runId !== undefined);
+    const steps = await this.runEvents.toolSteps(answered.map((message) => message.runId ?? ''));
+    const page = messages.map((message) => {
+      const ofRun = message.role === 'assistant' && message.runId !== undefined ? steps.get(message.runId) : undefined;
+      return ofRun === undefined ? message : { ...message, steps: ofRun };
+    });
+    const activeRun =
+      runningId === undefined || answered.some((message) => message.runId === runningId)
+        ? undefined
+        : { runId: runningId, afterSeq: AGENT_STARTED_SEQ };
     const oldest = page[0];
-    return newestFirst.length > limit && oldest !== undefined ? { items: page, next: oldest.id } : { items: page };
+    return {
+      items: page,
+      ...(newestFirst.length > limit && oldest !== undefined ? { next: oldest.id } : {}),
+      ...(activeRun === undefined ? {} : { activeRun }),
+    };
   }
 
   async findThread(ownerId: string, threadId: string): Promise<Thread> {

@@ -110,7 +110,13 @@ const SERVER_FIELDS: { readonly [E in ServerEventName]: Presence<ServerEvents[E]
   },
   pong: { requestId: 'optional', serverTime: 'required' },
   thread_list_result: { requestId: 'required', threads: 'required', nextCursor: 'optional' },
-  thread_history_result: { requestId: 'required', threadId: 'required', messages: 'required', nextBefore: 'optional' },
+  thread_history_result: {
+    requestId: 'required',
+    threadId: 'required',
+    messages: 'required',
+    nextBefore: 'optional',
+    activeRun: 'optional',
+  },
   resumed: {
     requestId: 'optional',
     runId: 'required',

@@ -87,7 +87,8 @@ describe('the client SDK', () => {
       expect(pong.serverTime).toEqual(expect.any(String));
       expect(list.threads).toEqual([]);
       expect(history.threads).toEqual([]);
-      expect(alice.states.map((state) => state.status)).toEqual(['idle', 'connecting', 'waiting_for_service', 'open']);
+      // The service is ready: the socket waits for nothing but `connection_established`.
+      expect(alice.states.map((state) => state.status)).toEqual(['idle', 'connecting', 'establishing', 'open']);
     });
 
     it('rejects a request with the server error, as a GatewayError with its code', async () => {
@@ -135,7 +136,7 @@ describe('the client SDK', () => {
 
     it('queues requests made while disconnected and sends them after connection_established; the queue is bounded', async () => {
       app = await startTestApp({ gated: ['agent'] });
-      const alice = client({ maxQueuedRequests: 2 });
+      const alice = client({ maxQueuedRequests: 2, serviceWaitHintMs: 50 });
       const first = alice.request('ping', {});
       const second = alice.request('thread_list', {});
       const third = alice.request('ping', {}).catch((error: unknown) => error);
@@ -148,14 +149,35 @@ describe('the client SDK', () => {
   });
 
   describe('the close-code table', () => {
-    it('shows waiting_for_service while the service starts, then opens the moment it is ready', async () => {
+    it('shows waiting_for_service once the socket has waited serviceWaitHintMs, then opens the moment it is ready', async () => {
       app = await startTestApp({ gated: ['agent'] });
-      const alice = client();
+      const alice = client({ serviceWaitHintMs: 50 });
       const opened = alice.connect();
       await reaches(alice, (state) => state.status === 'waiting_for_service');
       app.gates.release('agent');
       await opened;
-      expect(alice.states.map((state) => state.status)).toEqual(['idle', 'connecting', 'waiting_for_service', 'open']);
+      expect(alice.states.map((state) => state.status)).toEqual([
+        'idle',
+        'connecting',
+        'establishing',
+        'waiting_for_service',
+        'open',
+      ]);
+    });
+
+    it('shows waiting_for_service at once on the attempt after a 1013 (the service said it is starting)', async () => {
+      app = await startTestApp({ gated: ['agent'], env: { WS_READY_WAIT_MS: '50' } });
+      const alice = client({ serviceWaitHintMs: 60_000 });
+      const opened = alice.connect();
+      await reaches(alice, (state) => state.status === 'reconnecting' && state.lastClose.code === 1013);
+      await reaches(alice, (state) => state.status === 'waiting_for_service');
+      app.gates.release('agent');
+      await opened;
+      const statuses = alice.states.map((state) => state.status);
+      expect(statuses.slice(0, 4)).toEqual(['idle', 'connecting', 'establishing', 'reconnecting']);
+      expect(statuses.slice(4)).toContain('waiting_for_service');
+      expect(statuses.slice(4)).not.toContain('establishing');
+      expect(statuses.at(-1)).toBe('open');
     });
 
     it('on 1013 waits at least retryAfterMs, with backoff, and connects once the service is ready', async () => {

@@ -361,7 +361,10 @@ describe('docs/openapi.json', () => {
     expect(dangling).toEqual([]);
 
     const frames = asyncapi.components.schemas;
-    const shared = ['Uuid', 'Timestamp', 'ErrorCode', 'Role', 'ChatMessage', 'ThreadSummary', 'RetryableCodes'];
+    const shared = [
+      ...['Uuid', 'Timestamp', 'ErrorCode', 'Role', 'ChatMessage', 'ThreadSummary', 'RetryableCodes'],
+      ...['ToolStep', 'ToolError', 'ToolErrorCode', 'ActiveRun'],
+    ];
     for (const name of [...shared, 'RetryableMatchesCode']) {
       expect({ name, schema: schemas[name] }).toEqual({ name, schema: frames[name] });
     }
