@@ -83,3 +83,47 @@ export interface ShownState {
 export function connectionStates(page: Page): Promise<ShownState[]> {
   return page.evaluate<ShownState[]>('window.connectionStates');
 }
+
+/**
+ * Records every text of the last element matching `selector`, each change in order, from the first
+ * paint of every load of the page on (a reload starts a new list); read it with `recordedTexts`.
+ */
+export async function recordTexts(page: Page, selector: string): Promise<void> {
+  await page.addInitScript({
+    content: `(() => {
+      window.recordedTexts = [];
+      const record = () => {
+        const all = document.querySelectorAll(${JSON.stringify(selector)});
+        const text = all.length === 0 ? undefined : (all[all.length - 1].textContent ?? '');
+        if (text !== undefined && window.recordedTexts.at(-1) !== text) window.recordedTexts.push(text);
+      };
+      document.addEventListener('DOMContentLoaded', () => {
+        record();
+        new MutationObserver(record).observe(document.body, { childList: true, characterData: true, subtree: true });
+      });
+    })();`,
+  });
+}
+
+/** The texts `recordTexts` saw since the page was last loaded, in order. */
+export function recordedTexts(page: Page): Promise<string[]> {
+  return page.evaluate<string[]>('window.recordedTexts');
+}
+
+/**
+ * What went wrong in the page that a scenario would not notice by itself: a resource that failed to
+ * load (a missing favicon is only a console error, never a `response` event), an uncaught error or
+ * promise rejection, anything its Content-Security-Policy blocked. The array fills as the page runs.
+ */
+export function recordPageProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() !== 'error') return;
+    const text = message.text();
+    if (/Failed to load resource|Content Security Policy|^Uncaught/u.test(text)) {
+      problems.push(`${text} (${message.location().url})`);
+    }
+  });
+  return problems;
+}
