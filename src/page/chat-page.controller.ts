@@ -19,8 +19,8 @@ const CONTENT_SECURITY_POLICY = [
 ].join('; ');
 
 /**
- * The chat page at `/` and the client SDK it loads. Not gated by readiness: the page must load
- * while the service starts, to say so.
+ * The chat page at `/`, its modules (`/page/…`) and the client SDK it loads. Not gated by
+ * readiness: the page must load while the service starts, to say so.
  */
 @Controller()
 export class ChatPageController {
@@ -31,7 +31,7 @@ export class ChatPageController {
     this.send(response, '/index.html');
   }
 
-  // Named one by one: a `:file` route would shadow `/metrics` and the rest.
+  // Named one by one, or under a prefix of their own: a `:file` route would shadow `/metrics` and the rest.
   @Get('chat.js')
   script(@Res() response: Response): void {
     this.send(response, '/chat.js');
@@ -40,6 +40,11 @@ export class ChatPageController {
   @Get('chat.css')
   styles(@Res() response: Response): void {
     this.send(response, '/chat.css');
+  }
+
+  @Get('page/:file')
+  pageModule(@Param('file') file: string, @Res() response: Response): void {
+    this.send(response, `/page/${file}`);
   }
 
   @Get('sdk/:part/:file')

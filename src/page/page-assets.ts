@@ -14,10 +14,11 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 };
 
 /**
- * The chat page (`public/`) and the client SDK as browsers load it: the compiled `client/` and
- * `protocol/` modules beside this one (`dist/`), served as `/sdk/client/…` and `/sdk/protocol/…` so
- * their relative imports resolve. Loaded once at start-up. Run from the TypeScript sources (tests
- * in Jest), there is no compiled SDK and only the page itself is there.
+ * The chat page (the files at the top of `public/`, and its modules in `public/page/`, served as
+ * `/page/…`) and the client SDK as browsers load it: the compiled `client/` and `protocol/` modules
+ * beside this one (`dist/`), served as `/sdk/client/…` and `/sdk/protocol/…` so their relative
+ * imports resolve. Loaded once at start-up. Run from the TypeScript sources (tests in Jest), there
+ * is no compiled SDK and only the page itself is there.
  */
 export async function loadPageAssets(): Promise<ReadonlyMap<string, PageAsset>> {
   const assets = new Map<string, PageAsset>();
@@ -31,6 +32,12 @@ export async function loadPageAssets(): Promise<ReadonlyMap<string, PageAsset>> 
   };
   const publicDir = new URL('../../public/', import.meta.url);
   await add(publicDir, '/', await listFiles(publicDir));
+  const pageDir = new URL('page/', publicDir);
+  await add(
+    pageDir,
+    '/page/',
+    (await listFiles(pageDir)).filter((name) => name.endsWith('.js')),
+  );
   for (const part of ['client', 'protocol']) {
     const directory = new URL(`../${part}/`, import.meta.url);
     const scripts = (await listFiles(directory)).filter((name) => name.endsWith('.js'));

@@ -199,9 +199,20 @@ describe('the chat page in Chromium', () => {
         .locator('#messages li.message-assistant .text')
         .filter({ hasText: /^(?:\S+\s+){4}/u })
         .waitFor();
+      // Recorded as it changes, not waited for on screen: the first retry comes after a random 0–500 ms
+      // (full jitter), sooner than a locator may look again.
+      await page.evaluate(`(() => {
+        const status = document.querySelector('#connection-state');
+        window.closeReasons = [];
+        new MutationObserver(() => {
+          if (status.dataset.reason !== undefined) window.closeReasons.push(status.dataset.reason);
+        }).observe(status, { attributes: true, attributeFilter: ['data-reason'] });
+      })()`);
       first.child.kill('SIGTERM');
       // The draining instance closes with 1012: the page says it is restarting, not that the connection was lost.
-      await page.locator('#connection-state[data-state="reconnecting"][data-reason="service_restarting"]').waitFor();
+      // A function, not a string: waitForFunction evals a string, which the page's policy refuses.
+      await page.waitForFunction(() => (globalThis as unknown as { closeReasons: string[] }).closeReasons.length > 0);
+      expect(await page.evaluate('window.closeReasons[0]')).toBe('service_restarting');
       await snapshot(page, 'restart-mid-reply-1-reconnecting');
       expect((await first.exited).code).toBe(0);
 

@@ -1,3 +1,4 @@
+import { readdir, readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { TEST_JWT_SECRET } from '../support/tokens.js';
@@ -26,6 +27,33 @@ describe('the chat page routes', () => {
     expect((await fetch(`${app.url}/sdk/client/..%2f..%2fpackage.json`)).status).toBe(404);
     expect((await fetch(`${app.url}/health/ready`)).status).toBe(503);
   });
+
+  it("serves every module the page imports from /page/, under the page's policy", async () => {
+    app = await startTestApp({ gated: ['agent'] });
+    const modules = await pageImports();
+    expect(modules).toEqual(expect.arrayContaining(['/page/conversation.js', '/page/sign-in.js']));
+    for (const path of modules) {
+      const response = await fetch(`${app.url}${path}`);
+      expect({ path, status: response.status }).toEqual({ path, status: 200 });
+      expect(response.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+      expect(response.headers.get('content-security-policy')).toContain("script-src 'self'");
+      expect(await response.text()).toBe(await readFile(new URL(`../../public${path}`, import.meta.url), 'utf8'));
+    }
+  });
+
+  it.each(['/page/missing.js', '/page/..%2Fpackage.json', '/page/..%2F..%2Fpackage.json', '/page/..%2Fchat.js'])(
+    'answers %s with the documented 404 NOT_FOUND body: a request names a module, never a path',
+    async (path) => {
+      app = await startTestApp({ ready: true });
+      const response = await fetch(`${app.url}${path}`);
+      expect(response.status).toBe(404);
+      expect(await response.json()).toEqual({
+        code: 'NOT_FOUND',
+        message: expect.stringContaining('no such route: GET /page/'),
+        retryable: false,
+      });
+    },
+  );
 
   it('issues a development token that opens a WebSocket as that user', async () => {
     app = await startTestApp({ ready: true });
@@ -58,3 +86,20 @@ describe('the chat page routes', () => {
     expect((await fetch(`${app.url}/`)).status).toBe(200);
   });
 });
+
+/** The page's own modules, as the browser asks for them: what chat.js and public/page/*.js import from `./page/` or `./`. */
+async function pageImports(): Promise<string[]> {
+  const pageDir = new URL('../../public/page/', import.meta.url);
+  const sources = [
+    await readFile(new URL('../../public/chat.js', import.meta.url), 'utf8'),
+    ...(await Promise.all(
+      (await readdir(pageDir))
+        .filter((name) => name.endsWith('.js'))
+        .map((name) => readFile(new URL(name, pageDir), 'utf8')),
+    )),
+  ];
+  const imported = sources.flatMap((source) =>
+    [...source.matchAll(/from '\.\/(?:page\/)?([\w-]+\.js)'/gu)].map((match) => `/page/${match[1]}`),
+  );
+  return [...new Set(imported)].sort();
+}

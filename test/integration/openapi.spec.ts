@@ -24,7 +24,7 @@ const ALLOWED_ORIGIN = 'https://chat.example.com';
 /** Every request past this many from one address in a minute is refused (the test makes fewer before its burst). */
 const ANONYMOUS_PER_MINUTE = 12;
 /** The chat page and its files: served over HTTP, but not part of the API. */
-const PAGE_ROUTES = ['GET /', 'GET /chat.css', 'GET /chat.js', 'GET /sdk/{part}/{file}'];
+const PAGE_ROUTES = ['GET /', 'GET /chat.css', 'GET /chat.js', 'GET /page/{file}', 'GET /sdk/{part}/{file}'];
 
 type JsonObject = Record<string, unknown>;
 

@@ -1,0 +1,133 @@
+// Replies being written: the streamed text, the run's progress, its tool steps, and the cancel button.
+import { waitingFor } from './connection-status.js';
+import { ui } from './elements.js';
+import { messageItem, scrollToEnd, toolItem, toolText } from './messages.js';
+import { client } from './session.js';
+import { loadThreads } from './thread-list.js';
+
+/** Replies in progress (sent from this page or attached to after a reload): see `startReply`. */
+const replies = new Set();
+
+/**
+ * The bubble of a reply being written and the tool steps shown before it. It outlives navigation:
+ * reopening its thread puts the same elements back (they kept up meanwhile) instead of attaching again.
+ */
+export function startReply(progress) {
+  const item = messageItem('assistant', '');
+  item.classList.add('streaming');
+  item.setAttribute('aria-busy', 'true');
+  const status = document.createElement('span');
+  status.className = 'run-status';
+  item.append(status);
+  const reply = { item, text: item.querySelector('.text'), status, progress, steps: [], run: undefined };
+  replies.add(reply);
+  showProgress(reply);
+  return reply;
+}
+
+/** The reply in progress that follows run `runId`, if this page follows it. */
+export function followedReply(runId) {
+  return [...replies].find((reply) => reply.runId === runId);
+}
+
+/** Signed out: the replies in progress are no one's now. */
+export function forgetReplies() {
+  replies.clear();
+}
+
+/** Every reply in progress says again what it waits for (the connection changed). */
+export function showRepliesProgress() {
+  for (const reply of replies) showProgress(reply);
+}
+
+/** The run's own progress, unless the connection is what it waits for (then that is what the person needs to know). */
+function showProgress(reply) {
+  const waiting = client === undefined ? undefined : waitingFor(client.state);
+  reply.status.textContent = waiting ?? reply.progress;
+  reply.item.classList.toggle('waiting', waiting !== undefined);
+}
+
+function showFrame(reply, frame) {
+  switch (frame.event) {
+    case 'agent_queued':
+      reply.progress = `queued (position ${frame.data.position})`;
+      break;
+    case 'agent_thinking':
+      reply.progress = 'thinking…';
+      break;
+    case 'tool_executing': {
+      const step = { callId: frame.data.callId, tool: frame.data.tool, args: frame.data.args };
+      const element = toolItem(step);
+      reply.steps.push({ step, element });
+      reply.item.before(element);
+      break;
+    }
+    case 'tool_completed':
+    case 'tool_failed': {
+      const shown = reply.steps.find((entry) => entry.step.callId === frame.data.callId);
+      if (shown === undefined) break;
+      shown.step =
+        frame.event === 'tool_completed'
+          ? { ...shown.step, result: frame.data.result }
+          : { ...shown.step, error: frame.data.error };
+      shown.element.textContent = toolText(shown.step);
+      break;
+    }
+    case 'agent_message_delta':
+      reply.progress = '';
+      reply.text.append(frame.data.text);
+      break;
+    default:
+      break;
+  }
+  showProgress(reply);
+}
+
+function finishReply(reply, result) {
+  replies.delete(reply);
+  reply.item.classList.remove('streaming', 'waiting');
+  reply.item.removeAttribute('aria-busy');
+  if (result.status === 'completed') {
+    const { content, steps = [] } = result.message;
+    // The deltas add up to the message; it is only missing when the run's events could not be
+    // replayed (it ended while the connection was down), and then the stored message is all there is.
+    if (reply.text.textContent !== content) reply.text.textContent = content;
+    if (reply.steps.length === 0 && steps.length > 0) reply.item.before(...steps.map(toolItem));
+    reply.status.textContent = '';
+  } else if (result.status === 'cancelled') {
+    reply.status.textContent = 'cancelled';
+  } else {
+    reply.status.textContent = `${result.error.code}: ${result.error.message}`;
+  }
+  // Last: tests and scripts wait for `data-status` as "the reply has ended".
+  reply.item.dataset.status = result.status;
+}
+
+/** Shows a run's events in `reply` as they come (a new run, or one attached to: the same view). */
+export async function follow(run, reply, onStarted) {
+  const own = client;
+  reply.run = run;
+  showCancel();
+  for await (const frame of run) {
+    if (frame.event === 'agent_started') {
+      reply.runId = frame.data.runId;
+      onStarted?.(frame.data.threadId);
+    }
+    showFrame(reply, frame);
+    if (reply.item.isConnected) scrollToEnd();
+  }
+  finishReply(reply, await run.result);
+  showCancel();
+  if (client === own) void loadThreads();
+}
+
+/** The cancel button stops the reply in progress on screen, if there is one. */
+function replyOnScreen() {
+  return [...replies].find((reply) => reply.run !== undefined && reply.item.isConnected);
+}
+
+export function showCancel() {
+  ui.cancel.hidden = replyOnScreen() === undefined;
+}
+
+ui.cancel.addEventListener('click', () => replyOnScreen()?.run.cancel());
