@@ -231,7 +231,7 @@ describe('the chat page in Chromium', () => {
       // The new instance has the whole conversation: open it from the thread list.
       await page.locator('#thread-list button').first().click();
       // The history arrives after the click: wait for both messages before reading them.
-      await page.waitForFunction(() => document.querySelectorAll('#messages li .text').length >= 2);
+      await page.locator('#messages li .text').nth(1).waitFor();
       await expect(page.locator('#messages li .text').allTextContents()).resolves.toEqual([message, echo(message)]);
       // And it answers.
       await send(page, 'Are you back?');
