@@ -1,19 +1,10 @@
+import { readFileSync } from 'node:fs';
+
 // Nest 12 is ESM-only, so Jest runs in ESM mode (NODE_OPTIONS=--experimental-vm-modules, set by
 // the npm scripts) with SWC compiling TypeScript, decorator metadata included. In ESM mode,
 // replace collaborators through Nest DI overrides, never jest.mock.
-const swc = [
-  '@swc/jest',
-  {
-    jsc: {
-      parser: { syntax: 'typescript', decorators: true },
-      transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false },
-      target: 'es2022',
-      keepClassNames: true,
-    },
-    module: { type: 'es6' },
-    sourceMaps: 'inline',
-  },
-];
+// The compiler options live in one file, shared with `npm run dev` (src/dev/dev-build.ts).
+const swc = ['@swc/jest', JSON.parse(readFileSync(new URL('./src/dev/swc.options.json', import.meta.url), 'utf8'))];
 
 const common = {
   testEnvironment: 'node',

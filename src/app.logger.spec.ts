@@ -1,6 +1,10 @@
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { ConsoleLogger } from '@nestjs/common';
-import { createAppLogger, MAX_LOGGED_FIELD_CHARS, REDACTED_LOG_KEYS } from './app.logger.js';
+import { stripVTControlCharacters } from 'node:util';
+import { createAppLogger, logStyle, MAX_LOGGED_FIELD_CHARS, REDACTED_LOG_KEYS } from './app.logger.js';
+import { loadConfig } from './config/load-config.js';
+
+const ESC = '\u001b[';
 
 /** Calls `log` and returns what the logger wrote to stdout, one entry per line. */
 function written(log: () => void): string[] {
@@ -76,12 +80,46 @@ describe('createAppLogger', () => {
   });
 
   it('writes LOG_FORMAT=text without colours when stdout is a file or a pipe, and with them on a terminal', () => {
-    const ESC = '\u001b[';
     const plain = written(() => createAppLogger({ format: 'text', level: 'log' }, false).log('hello', 'Test'));
     expect(plain.join('\n')).toContain('hello');
     expect(plain.join('\n')).not.toContain(ESC);
     const coloured = written(() => createAppLogger({ format: 'text', level: 'log' }, true).log('hello', 'Test'));
     expect(coloured.join('\n')).toContain(ESC);
+  });
+
+  it('writes coloured text by default when stdout is a terminal, and JSON when it is a file or a pipe', () => {
+    expect(logStyle('auto', true)).toBe('terminal');
+    expect(logStyle('auto', false)).toBe('json');
+    expect(logStyle('json', true)).toBe('json');
+    expect(logStyle('text', false)).toBe('text');
+    const { log } = loadConfig({}).config;
+    const [piped] = written(() => createAppLogger(log, false).log('hello', 'Test'));
+    expect(JSON.parse(piped ?? '')).toMatchObject({ level: 'log', message: 'hello', context: 'Test' });
+    const [terminal] = written(() => createAppLogger(log, true).log('hello', 'Test'));
+    expect(terminal).toContain(ESC);
+    // The time of day, the level, the context and the message; no pid, no date.
+    const plain = stripVTControlCharacters(terminal ?? '');
+    expect(plain).toMatch(/^\d\d:\d\d:\d\d\.\d{3} +LOG \[Test\] hello$/u);
+  });
+
+  it('writes JSON in production even on a terminal (log shippers read it)', () => {
+    const { log } = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'a'.repeat(32) }).config;
+    const [line] = written(() => createAppLogger(log, true).log('hello', 'Test'));
+    expect(JSON.parse(line ?? '')).toMatchObject({ message: 'hello' });
+  });
+
+  it("leaves Nest's start-up inventory out on a terminal unless LOG_LEVEL is debug, and keeps it in JSON", () => {
+    const inventory = (logger: ConsoleLogger): string[] =>
+      written(() => {
+        logger.log('AppModule dependencies initialized', 'InstanceLoader');
+        logger.log('Mapped {/health/live, GET} route', 'RouterExplorer');
+        logger.log('chat page: http://localhost:3000/', 'Bootstrap');
+      });
+    expect(inventory(createAppLogger({ format: 'auto', level: 'log' }, true))).toEqual([
+      expect.stringContaining('chat page: http://localhost:3000/'),
+    ]);
+    expect(inventory(createAppLogger({ format: 'auto', level: 'debug' }, true))).toHaveLength(3);
+    expect(inventory(createAppLogger({ format: 'auto', level: 'log' }, false))).toHaveLength(3);
   });
 
   it(`cuts a field longer than ${MAX_LOGGED_FIELD_CHARS} characters (a client-chosen value never fills the log)`, () => {

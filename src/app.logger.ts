@@ -18,23 +18,61 @@ export const REDACTED_LOG_KEYS: readonly string[] = [
 ];
 
 /**
- * Nest's own logger: one JSON object per line by default (`LOG_FORMAT=json`), levels from
- * `LOG_LEVEL` up. Structured fields (`logger.log('connection closed', { connectionId, code })`)
- * become top-level keys of the JSON line.
+ * How lines are written: `LOG_FORMAT` resolved against where stdout goes. `terminal` is for a person
+ * watching (coloured, short); `json` for log shippers, files and pipes (the e2e tests read it too).
+ */
+export type LogStyle = 'json' | 'text' | 'terminal';
+
+export function logStyle(format: AppConfig['log']['format'], stdoutIsTerminal: boolean): LogStyle {
+  switch (format) {
+    case 'json':
+      return 'json';
+    case 'text':
+      return stdoutIsTerminal ? 'terminal' : 'text';
+    case 'auto':
+      return stdoutIsTerminal ? 'terminal' : 'json';
+    default: {
+      const _exhaustive: never = format;
+      return _exhaustive;
+    }
+  }
+}
+
+/**
+ * Nest's own logger, levels from `LOG_LEVEL` up, in the {@link logStyle} of `LOG_FORMAT`: one JSON
+ * object per line unless stdout is a terminal (production's `auto` is already `json`). Structured
+ * fields (`logger.log('connection closed', { connectionId, code })`) become top-level keys of the
+ * JSON line.
  */
 export function createAppLogger(
   log: AppConfig['log'],
   stdoutIsTerminal = process.stdout.isTTY === true,
 ): ConsoleLogger {
-  return new AppLogger({
-    json: log.format === 'json',
+  const style = logStyle(log.format, stdoutIsTerminal);
+  const options = {
+    json: style === 'json',
     // Explicitly false when stdout is a file or a pipe: left undefined, Nest colours text anyway.
-    colors: log.format === 'text' && stdoutIsTerminal,
+    colors: style === 'terminal',
     logLevels: SEVERITY.slice(SEVERITY.indexOf(log.level)),
     flattenParams: true,
     redact: [...REDACTED_LOG_KEYS],
-  });
+  };
+  return style === 'terminal' ? new TerminalLogger(options) : new AppLogger(options);
 }
+
+/**
+ * Nest's inventory at start-up: a line per module, route and gateway message, about 40 in all. On a
+ * terminal they bury the few lines a developer needs (the chat page's URL), so there they show
+ * from `LOG_LEVEL=debug` only; JSON and plain text keep them for whoever reads those later.
+ */
+const NEST_START_UP_CONTEXTS: ReadonlySet<string> = new Set([
+  'NestFactory',
+  'InstanceLoader',
+  'RoutesResolver',
+  'RouterExplorer',
+  'WebSocketsController',
+  'NestApplication',
+]);
 
 const REDACTED_KEYS = new Set(REDACTED_LOG_KEYS.map((key) => key.toLowerCase()));
 const CENSOR = '[REDACTED]';
@@ -48,6 +86,11 @@ export const MAX_LOGGED_FIELD_CHARS = 512;
  * cost of its general path (deep redaction, a replacer per value). Anything else goes through Nest.
  */
 class AppLogger extends ConsoleLogger {
+  /** Every line, here; a terminal's logger leaves some out. */
+  protected showsLine(_context: string, _logLevel: LogLevel): boolean {
+    return true;
+  }
+
   protected override printMessages(
     messages: unknown[],
     context = '',
@@ -56,6 +99,7 @@ class AppLogger extends ConsoleLogger {
     errorStack?: unknown,
     params?: Record<string, unknown>,
   ): void {
+    if (!this.showsLine(context, logLevel)) return;
     const [message] = messages;
     if (
       this.options.json !== true ||
@@ -97,4 +141,21 @@ function isFlat(params: Record<string, unknown> | undefined): boolean {
     return false;
   }
   return true;
+}
+
+/** For a person at a terminal: coloured, the time of day instead of the pid and date, no inventory. */
+class TerminalLogger extends AppLogger {
+  protected override showsLine(context: string, logLevel: LogLevel): boolean {
+    return logLevel !== 'log' || !NEST_START_UP_CONTEXTS.has(context) || this.isLevelEnabled('debug');
+  }
+
+  protected override formatPid(): string {
+    return '';
+  }
+
+  protected override getTimestamp(): string {
+    const now = new Date();
+    const two = (value: number): string => String(value).padStart(2, '0');
+    return `${two(now.getHours())}:${two(now.getMinutes())}:${two(now.getSeconds())}.${String(now.getMilliseconds()).padStart(3, '0')}`;
+  }
 }

@@ -32,8 +32,10 @@ async function bootstrap(): Promise<void> {
   // listen() returns once the port is open; dependencies keep initialising in the background.
   await app.listen(config.http.port, config.http.host);
   const url = (await app.getUrl()).replace('[::1]', 'localhost').replace('127.0.0.1', 'localhost');
+  // What a developer opens first, so it comes first; the e2e tests wait for "listening on".
+  log.log(`chat page: ${url}/`);
   log.log(
-    `listening on ${url} (WebSocket ${url.replace(/^http/u, 'ws')}/ws, probes ${url}/health/live and /health/ready, metrics ${url}/metrics)`,
+    `listening on ${url}: WebSocket ${url.replace(/^http/u, 'ws')}/ws, probes ${url}/health/live and /health/ready, metrics ${url}/metrics`,
   );
   if (config.env !== 'production') {
     log.log(

@@ -14,9 +14,12 @@
  *   that is warming up, and records when each opened and when its first frame came.
  * - `storm`: at live, one attempt per token, started evenly over `spreadMs`; records for each when
  *   it started, opened and was resolved: `connection_established`, or the close after a refusal.
+ * - `firstRun`: scale from zero. One client connects from the start (a TCP connect every
+ *   `intervalMs` until the port takes it; no probe), sends `agent_request` once its connection is
+ *   established, and records when `agent_completed` came.
  *
- * Every result also has `liveAt` and the generator's own CPU time (`cpuMs`), so the orchestrator
- * can tell how much other work ran on the machine meanwhile.
+ * Every result also has the generator's own CPU time (`cpuMs`), so the orchestrator can tell how
+ * much other work ran on the machine meanwhile, and all but `firstRun` when live was first seen.
  *
  * The WebSocket client is hand-written on `node:net` (a fixed upgrade request, a frame reader for
  * unmasked server frames): a storm of thousands of `ws` clients (key generation, accept check,
@@ -51,12 +54,29 @@ export type StartupLoadConfig =
       readonly url: string;
       readonly tokens: readonly string[];
       readonly spreadMs: number;
+    })
+  | (Common & {
+      readonly mode: 'firstRun';
+      readonly url: string;
+      readonly token: string;
+      readonly message: string;
     });
 
 interface Measured {
   readonly liveAt: number;
   /** This process's CPU time (user + system) from its start to the result. */
   readonly cpuMs: number;
+}
+
+export interface FirstRunResult {
+  readonly cpuMs: number;
+  /** The TCP connection that got through, the upgrade's 101, `connection_established`, `agent_completed`. */
+  readonly connectedAt: number;
+  readonly openedAt: number;
+  readonly establishedAt: number;
+  readonly completedAt: number;
+  /** TCP connects refused before the port was open. */
+  readonly refused: number;
 }
 
 export interface ProbeResult extends Measured {
@@ -219,6 +239,110 @@ function attempt(
   };
 }
 
+/** A client frame: text, FIN, masked with a zero key (the payload goes as it is). */
+function maskedText(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const length = payload.length;
+  const header =
+    length < 126 ? Buffer.from([0x81, 0x80 | length]) : Buffer.from([0x81, 0x80 | 126, length >> 8, length & 0xff]);
+  return Buffer.concat([header, Buffer.alloc(4), payload]);
+}
+
+/** One TCP connection to the server's port, retried every `intervalMs` while it is refused. */
+async function connectWhenOpen(
+  target: URL,
+  intervalMs: number,
+  deadline: number,
+): Promise<{ socket: Socket; refused: number }> {
+  let refused = 0;
+  for (;;) {
+    const socket = connect({ host: target.hostname, port: Number(target.port), noDelay: true });
+    const ok = await new Promise<boolean>((resolve) => {
+      socket.once('connect', () => resolve(true));
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return { socket, refused };
+    socket.destroy();
+    refused += 1;
+    if (!polling) {
+      polling = true;
+      process.stdout.write('POLLING\n');
+    }
+    if (Date.now() > deadline) throw new Error('the port did not open within 60 s');
+    await sleep(intervalMs);
+  }
+}
+
+async function firstRun(config: Extract<StartupLoadConfig, { mode: 'firstRun' }>): Promise<FirstRunResult> {
+  const target = new URL(config.url);
+  const { socket, refused } = await connectWhenOpen(target, config.intervalMs, Date.now() + 60_000);
+  const connectedAt = now();
+  let openedAt = NaN;
+  let establishedAt = NaN;
+  let buffer: Buffer = Buffer.alloc(0);
+  let upgraded = false;
+  const completedAt = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`no agent_completed within ${config.timeoutMs} ms`)),
+      config.timeoutMs,
+    );
+    const onText = (at: number, text: string): void => {
+      const event = (JSON.parse(text) as { event?: string }).event;
+      if (event === 'connection_established' && Number.isNaN(establishedAt)) {
+        establishedAt = at;
+        const request = { event: 'agent_request', data: { requestId: 'first-run', message: config.message } };
+        socket.write(maskedText(JSON.stringify(request)));
+      } else if (event === 'agent_completed') {
+        clearTimeout(timer);
+        resolve(at);
+      } else if (event === 'error' || event === 'agent_error') {
+        clearTimeout(timer);
+        reject(new Error(`the server answered ${text.slice(0, 300)}`));
+      }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      const at = now();
+      buffer = buffer.length === 0 ? chunk : Buffer.concat([buffer, chunk]);
+      if (!upgraded) {
+        const end = buffer.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const status = buffer.toString('latin1', 9, 12);
+        if (status !== '101') return reject(new Error(`upgrade answered ${status}`));
+        upgraded = true;
+        openedAt = at;
+        buffer = buffer.subarray(end + 4);
+      }
+      while (buffer.length >= 2) {
+        let length = (buffer[1] ?? 0) & 0x7f;
+        let offset = 2;
+        if (length === 126) {
+          if (buffer.length < 4) return;
+          length = buffer.readUInt16BE(2);
+          offset = 4;
+        } else if (length === 127) {
+          if (buffer.length < 10) return;
+          length = Number(buffer.readBigUInt64BE(2));
+          offset = 10;
+        }
+        if (buffer.length < offset + length) return;
+        const opcode = (buffer[0] ?? 0) & 0x0f;
+        const payload = buffer.subarray(offset, offset + length);
+        buffer = buffer.subarray(offset + length);
+        if (opcode === OPCODE.close)
+          return reject(new Error(`closed with ${payload.length >= 2 ? payload.readUInt16BE(0) : 1005}`));
+        if (opcode === OPCODE.text) onText(at, payload.toString());
+      }
+    });
+    socket.once('close', () => reject(new Error('the connection closed')));
+    socket.write(
+      `GET ${target.pathname}?token=${encodeURIComponent(config.token)} HTTP/1.1\r\nHost: ${target.host}\r\n` +
+        `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+  });
+  socket.destroy();
+  return { cpuMs: cpuMs(), connectedAt, openedAt, establishedAt, completedAt, refused };
+}
+
 /** Event-loop delay from now on. */
 function loopDelay(): () => HeldResult['loopDelayMs'] {
   const histogram = monitorEventLoopDelay({ resolution: 1 });
@@ -292,7 +416,7 @@ const guard = setTimeout(
   config.timeoutMs + (config.mode === 'storm' ? config.spreadMs : 0) + 120_000,
 );
 guard.unref();
-const run = { probe, held, storm }[config.mode] as (config: StartupLoadConfig) => Promise<unknown>;
+const run = { probe, held, storm, firstRun }[config.mode] as (config: StartupLoadConfig) => Promise<unknown>;
 run(config).then(
   (result) => process.stdout.write(`RESULT ${JSON.stringify(result)}\n`, () => process.exit(0)),
   (error: unknown) => {

@@ -1,5 +1,5 @@
 /**
- * Several replicas of ours (`node dist/main.js`) on one fresh PostgreSQL schema (`bench_<hex>`): a
+ * Several replicas of ours (`node dist/bundle/main.mjs`) on one fresh PostgreSQL schema (`bench_<hex>`): a
  * fleet (with one fresh Redis key prefix, `bench-<hex>`) or a single instance (no `REDIS_URL`).
  * Stopping kills every replica, then drops the schema and deletes the prefix's keys, whatever
  * happened before. The servers are `TEST_DATABASE_URL`'s and `TEST_REDIS_URL`'s, as for the tests.

@@ -71,10 +71,16 @@ export function pin(pid: number | undefined, cpuList: string): void {
 
 /**
  * `node <args>` pinned to `cpu` (when taskset exists and there are two cores), through `sh` to raise
- * the open-file limit; every step `exec`s, so the child's pid is node's.
+ * the open-file limit; every step `exec`s, so the child's pid is node's. `node`: another Node
+ * binary (see `node-versions.ts`), this process's by default.
  */
-export function spawnNode(cpu: string, args: readonly string[], options: Parameters<typeof spawn>[2]): ChildProcess {
-  const command = [...(pinned ? ['taskset', '-c', cpu] : []), process.execPath, ...args];
+export function spawnNode(
+  cpu: string,
+  args: readonly string[],
+  options: Parameters<typeof spawn>[2],
+  node = process.execPath,
+): ChildProcess {
+  const command = [...(pinned ? ['taskset', '-c', cpu] : []), node, ...args];
   const script = `ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
   return track(spawn('/bin/sh', ['-c', script, 'sh', ...command], options));
 }

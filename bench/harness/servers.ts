@@ -1,6 +1,6 @@
 /**
- * A server of a benchmark, ours (`node dist/main.js`) or the raw one (`harness/raw-server.ts`),
- * spawned pinned to the server core, with its log in a temporary directory.
+ * A server of a benchmark, ours (`node dist/bundle/main.mjs`, as production runs it) or the raw one
+ * (`harness/raw-server.ts`), spawned pinned to the server core, with its log in a temporary directory.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { readFile, unlink } from 'node:fs/promises';
@@ -51,6 +51,12 @@ export interface ServerOptions {
   readonly cpu?: string;
   /** What to wait for before returning: `/health/ready` 200 (the default), `/health/live` 200, or nothing. */
   readonly waitFor?: 'ready' | 'live' | 'none';
+  /** The Node binary (`node-versions.ts`): this process's by default. */
+  readonly node?: string;
+  /** Ours only: the file to run instead of the bundle (`UNBUNDLED_MAIN_JS`, an emulated image's). */
+  readonly entry?: string;
+  /** The working directory (an emulated image's `/app`). */
+  readonly cwd?: string;
 }
 
 export async function startServer(side: Side, options: ServerOptions = {}): Promise<BenchServer> {
@@ -82,18 +88,24 @@ export async function startServer(side: Side, options: ServerOptions = {}): Prom
   const args = [
     ...(options.memoryProbe === true ? ['--expose-gc', '--import', pathToFileURL(gcProbe).href] : []),
     ...(options.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`]),
-    side === 'ours' ? MAIN_JS : rawServer,
+    side === 'ours' ? (options.entry ?? MAIN_JS) : rawServer,
   ];
   const spawnedAtEpochMs = performance.timeOrigin + performance.now();
-  const child = spawnNode(options.cpu ?? SERVER_CPU, args, {
-    env: {
-      PATH: process.env.PATH ?? '',
-      BENCH_MEMORY_REPORT: memoryReport,
-      ...(options.heapSnapshotDir === undefined ? {} : { BENCH_HEAP_SNAPSHOT_DIR: options.heapSnapshotDir }),
-      ...env,
+  const child = spawnNode(
+    options.cpu ?? SERVER_CPU,
+    args,
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        BENCH_MEMORY_REPORT: memoryReport,
+        ...(options.heapSnapshotDir === undefined ? {} : { BENCH_HEAP_SNAPSHOT_DIR: options.heapSnapshotDir }),
+        ...env,
+      },
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+      stdio: ['ignore', log, log],
     },
-    stdio: ['ignore', log, log],
-  });
+    options.node,
+  );
   closeSync(log);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const logTail = (): string => {

@@ -4,7 +4,7 @@
  * verification, and the signature alone without sockets (`signature-cost.ts`).
  *
  * One identity provider (`test/support/identity-provider.ts`) in this process, with one key of each
- * asymmetric algorithm (RSA 2048, P-256, Ed25519). Ours (`node dist/main.js`, side-by-side.ts's
+ * asymmetric algorithm (RSA 2048, P-256, Ed25519). Ours (`node dist/bundle/main.mjs`, side-by-side.ts's
  * settings) gets its `AUTH_JWKS_URL`, `JWT_ISSUER` and `JWT_AUDIENCE`, and `JWT_SECRET` beside
  * them; raw gets the same JWKS as `RAW_JWKS` and the same issuer, audience and secret. Every
  * algorithm is measured against the same two processes, so HS256 is checked with the issuer and

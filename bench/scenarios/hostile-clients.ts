@@ -1,5 +1,5 @@
 /**
- * Hostile clients against the built server (`node dist/main.js`), each scenario on a fresh
+ * Hostile clients against the built server (`node dist/bundle/main.mjs`), each scenario on a fresh
  * process pinned to CPU 0 while the clients run on CPU 1 (when `taskset` exists):
  *
  * 1. held-frame flood: one authenticated socket sends `frames` frames of `frameBytes` while the

@@ -1,5 +1,5 @@
 /**
- * Side by side: the gateway (`node dist/main.js`) against a minimal raw `ws` server doing the same
+ * Side by side: the gateway (`node dist/bundle/main.mjs`) against a minimal raw `ws` server doing the same
  * job on the wire (`bench/harness/raw-server.ts`), each spawned as its own process pinned to CPU 0,
  * loaded by a generator process (`bench/generators/load-generator.ts`) pinned to CPU 1, alternating: every phase of
  * every round runs against ours, then against raw, seconds apart. Scenarios:

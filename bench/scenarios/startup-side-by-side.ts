@@ -1,15 +1,15 @@
 /**
- * Scenarios 5, 6 and 7, side by side: the gateway (`node dist/main.js`) against the raw `ws` server
- * (`bench/harness/raw-server.ts`, with its hand-written readiness gate: `RAW_WARMUP_MS`,
+ * Scenarios 5, 6 and 7, side by side: the gateway (`node dist/bundle/main.mjs`) against the raw `ws`
+ * server (`bench/harness/raw-server.ts`, with its hand-written readiness gate: `RAW_WARMUP_MS`,
  * `RAW_READY_WAIT_MS`), each spawned pinned to the server core, the load from a generator process
  * pinned to the other (`bench/generators/startup-load.ts`, `bench/generators/load-generator.ts` for runs), alternating
  * ours, raw in every round.
  *
- * 5. Start-up: spawn → first `/health/live` 200 and first `/health/ready` 200 (embedded defaults:
- *    local model without warm-up, SQLite); and the release of N connections held during a
- *    warm-up, from the readiness flip to the last `connection_established`. The flip is read from
- *    the server's log: ours logs the dependency that completes readiness (`dependency …:
- *    initializing → ready`, with its `timestamp`) synchronously just before the phase change
+ * 5. Cold start (`cold-start.ts`, on Node 20 and Node 24): spawn → live, → ready, → the first
+ *    `agent_completed` of a client connecting from the spawn; and the release of N connections held
+ *    during a warm-up, from the readiness flip to the last `connection_established`. The flip is
+ *    read from the server's log: ours logs the dependency that completes readiness (`dependency
+ *    …: initializing → ready`, with its `timestamp`) synchronously just before the phase change
  *    releases the held connections, the raw server logs `ready` just before its release loop. Both
  *    stamps are `Date.now()` (whole ms, floored), the client's are sub-ms on the same clock.
  * 6. Start-up storm: attempts (one user each) spread evenly over the warm-up from the first
@@ -33,13 +33,12 @@ import { pinning } from '../harness/processes.js';
 import { type Side, startServer } from '../harness/servers.js';
 import { fix, median, pairedRatio, percentile, spread } from '../harness/stats.js';
 import { flipOf, generate, type MeasuredSample, measure, warmupEnv } from '../harness/startup-runner.js';
+import { measureColdStart, RUN_MESSAGE } from './cold-start.js';
 import { phase, type PhaseResult, type Sizes } from './side-by-side.js';
-import type { HeldResult, ProbeResult } from '../generators/startup-load.js';
+import type { HeldResult } from '../generators/startup-load.js';
 
 interface StartupSizes {
   readonly rounds: number;
-  /** Start-up timings per side and round (they are cheap). */
-  readonly startupsPerRound: number;
   readonly held: number;
   readonly releaseWarmupMs: number;
   readonly stormAttempts: number;
@@ -56,7 +55,6 @@ interface StartupSizes {
 export const STARTUP_SIZES: Readonly<Record<'quick' | 'full', StartupSizes>> = {
   quick: {
     rounds: 1,
-    startupsPerRound: 1,
     held: 200,
     releaseWarmupMs: 1_000,
     stormAttempts: 1_000,
@@ -70,7 +68,6 @@ export const STARTUP_SIZES: Readonly<Record<'quick' | 'full', StartupSizes>> = {
   },
   full: {
     rounds: 4,
-    startupsPerRound: 2,
     held: 1_000,
     releaseWarmupMs: 3_000,
     stormAttempts: 5_000,
@@ -84,10 +81,9 @@ export const STARTUP_SIZES: Readonly<Record<'quick' | 'full', StartupSizes>> = {
   },
 };
 
-/** The goals of the issue. */
-export const GOALS = { liveMs: 1_000, readyMs: 1_500, releaseMs: 100, stormMarginMs: 100 } as const;
-/** The message of `bench/agent-runs.ts`: the model echoes it, 33 deltas. */
-export const RUN_MESSAGE = 'Please summarise what a readiness probe is for, in a few short sentences of plain words.';
+/** The goals of issue 6 (cold start: `cold-start.ts`). */
+export const GOALS = { releaseMs: 100, stormMarginMs: 100 } as const;
+export { RUN_MESSAGE };
 export const RUNS_PER_THREAD = 10;
 
 // ---------------------------------------------------------------- helpers
@@ -98,31 +94,7 @@ function tokens(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, index) => signToken({ sub: `${prefix}-${index}`, exp }));
 }
 
-// ---------------------------------------------------------------- 5. start-up and release
-
-interface StartupSample extends MeasuredSample {
-  readonly liveMs: number;
-  readonly readyMs: number;
-}
-
-/** Spawn → first 200 of each probe, polled every ms by the generator (started first, on the other core). */
-function startupOnce(side: Side, sizes: StartupSizes): Promise<StartupSample> {
-  return measure(sizes, async () => {
-    const { server, result, otherCpuCores, otherCpuMs } = await generate<ProbeResult>(side, {}, (baseUrl) => ({
-      mode: 'probe',
-      baseUrl,
-      intervalMs: 1,
-      timeoutMs: 0,
-    }));
-    await server.stop();
-    return {
-      liveMs: fix(result.liveAt - server.spawnedAtEpochMs, 1),
-      readyMs: fix(result.readyAt - server.spawnedAtEpochMs, 1),
-      otherCpuCores,
-      otherCpuMs,
-    };
-  });
-}
+// ---------------------------------------------------------------- 5. release of held connections
 
 /** What every held-connection sample says about its generator. */
 interface LoadedSample extends MeasuredSample {
@@ -341,26 +313,6 @@ function disturbance(
   };
 }
 
-function summariseStartup(samples: ReadonlyArray<Record<Side, StartupSample>>) {
-  const side = (s: Side) => {
-    const all = bySide(samples, s);
-    return {
-      liveMs: spread(all.map((x) => x.liveMs)),
-      readyMs: spread(all.map((x) => x.readyMs)),
-      ...disturbance(all),
-    };
-  };
-  const ours = side('ours');
-  return {
-    ours,
-    raw: side('raw'),
-    ratio: { liveMs: pairedRatio(samples, (x) => x.liveMs), readyMs: pairedRatio(samples, (x) => x.readyMs) },
-    goal: `live ≤ ${GOALS.liveMs} ms, ready ≤ ${GOALS.readyMs} ms (median)`,
-    met: ours.liveMs.median <= GOALS.liveMs && ours.readyMs.median <= GOALS.readyMs,
-    metInEverySample: ours.liveMs.max <= GOALS.liveMs && ours.readyMs.max <= GOALS.readyMs,
-  };
-}
-
 function summariseRelease(samples: ReadonlyArray<Record<Side, ReleaseSample>>) {
   const side = (s: Side) => {
     const all = bySide(samples, s);
@@ -510,14 +462,11 @@ export async function measureStartupSideBySide(quick: boolean) {
     'raw',
     ...(ENGINES.find((e) => e.engine === 'postgres')?.available ? ['postgres' as const] : []),
   ];
-  const startups: Array<Record<Side, StartupSample>> = [];
   const releases: Array<Record<Side, ReleaseSample>> = [];
   const storms: Array<Record<Side, StormSample>> = [];
   const runs: Array<Partial<Record<RunTarget, PhaseResult>>> = [];
+  const coldStart = await measureColdStart(quick);
   for (let round = 0; round < sizes.rounds; round += 1) {
-    for (let index = 0; index < sizes.startupsPerRound; index += 1) {
-      startups.push({ ours: await startupOnce('ours', sizes), raw: await startupOnce('raw', sizes) });
-    }
     releases.push({ ours: await releaseOnce('ours', sizes), raw: await releaseOnce('raw', sizes) });
     storms.push({ ours: await stormOnce('ours', sizes), raw: await stormOnce('raw', sizes) });
     const results: Partial<Record<RunTarget, PhaseResult>> = {};
@@ -528,14 +477,12 @@ export async function measureStartupSideBySide(quick: boolean) {
     method: {
       pinning: pinning(),
       rounds: sizes.rounds,
-      order: `per round: start-up ×${sizes.startupsPerRound} (ours, raw), release (ours, raw), storm (ours, raw), runs (${targets.join(', ')})`,
-      startup:
-        'spawn (sh + taskset + node) → first 200 of each probe, polled every 1 ms from the load core; embedded defaults (local model, SQLite file)',
+      order: `cold start first (its own rounds, see coldStart.method); then per round: release (ours, raw), storm (ours, raw), runs (${targets.join(', ')})`,
       release: `${sizes.held} sockets (one user each) opened during a ${sizes.releaseWarmupMs} ms warm-up; flip from the server log (ms stamp) → each connection_established at the client`,
       storm: `${sizes.stormAttempts} attempts (one user each) evenly over ${sizes.stormWarmupMs} ms from /health/live 200, warm-up ${sizes.stormWarmupMs} ms, ready wait ${sizes.stormReadyWaitMs} ms`,
       runs: `${sizes.runClients} clients (one user each), closed loop, message of ${RUN_MESSAGE.length} chars, a new thread every ${RUNS_PER_THREAD} runs, warm-up ${sizes.runWarmupMs} ms, window ${sizes.runWindowMs} ms`,
     },
-    startup: summariseStartup(startups),
+    coldStart,
     release: summariseRelease(releases),
     storm: summariseStorm(storms, sizes),
     agentRuns: summariseRuns(runs, sizes),

@@ -1,17 +1,10 @@
 import { Module } from '@nestjs/common';
-import { JwtModule } from '@nestjs/jwt';
-import type { AppConfig } from '../config/app-config.js';
-import { APP_CONFIG } from '../config/config.constants.js';
-import { jwtModuleOptions } from './jwt-options.js';
 import { ProviderKeys } from './provider-keys.service.js';
 import { TokenVerifier } from './token-verifier.service.js';
 
+// Signing (`npm run token`, the development token route) imports `@nestjs/jwt` where it happens.
 @Module({
-  imports: [
-    JwtModule.registerAsync({ inject: [APP_CONFIG], useFactory: (config: AppConfig) => jwtModuleOptions(config) }),
-  ],
   providers: [TokenVerifier, ProviderKeys],
-  // JwtModule for the development token route (PageModule).
-  exports: [TokenVerifier, ProviderKeys, JwtModule],
+  exports: [TokenVerifier, ProviderKeys],
 })
 export class AuthModule {}

@@ -112,5 +112,12 @@ export interface AppConfig {
     /** The orchestrator's grace period; delay + timeout + the exit margin must fit in it. */
     readonly gracePeriodMs: number;
   };
-  readonly log: { readonly level: LogLevel; readonly format: 'json' | 'text' };
+  readonly log: {
+    readonly level: LogLevel;
+    /**
+     * `json`: one object per line. `text`: Nest's lines, coloured on a terminal. `auto` (the default
+     * outside production; production's is `json`): `text` when stdout is a terminal, else `json`.
+     */
+    readonly format: 'auto' | 'json' | 'text';
+  };
 }

@@ -1,15 +1,23 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AppConfig } from './app-config.js';
 
 /** Used when `JWT_SECRET` is unset outside production; loading the config warns about it. */
 export const DEVELOPMENT_JWT_SECRET = 'agent-gateway-development-secret-not-for-production-use';
 const PRODUCTION_MIN_SECRET_LENGTH = 32;
 
-const DEFAULT_SHUTDOWN_DELAY_MS = 5_000;
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 20_000;
 const DEFAULT_GRACE_PERIOD_SECONDS = 30;
 /** What the last steps of a drain (closing sockets and stores) may take after the runs are done. */
 export const SHUTDOWN_EXIT_MARGIN_MS = 2_000;
+
+/**
+ * `SHUTDOWN_DELAY_MS` when unset: 5 s in production, for load balancers and endpoint lists to stop
+ * routing here; none elsewhere, where nothing routes by readiness and the delay only makes Ctrl-C
+ * (or a `npm run dev` restart) wait.
+ */
+export function defaultShutdownDelayMs(nodeEnv: string | undefined): number {
+  return nodeEnv === 'production' ? 5_000 : 0;
+}
 
 /**
  * Rules across variables, checked on the raw values so that they are reported together with the
@@ -59,7 +67,7 @@ export function crossFieldProblems(env: Readonly<Record<string, string | undefin
       'REDIS_URL: fleet mode needs a shared database: set DATABASE_URL=postgres://… (SQLite is single-instance)',
     );
   }
-  const delay = Number(env.SHUTDOWN_DELAY_MS ?? DEFAULT_SHUTDOWN_DELAY_MS);
+  const delay = Number(env.SHUTDOWN_DELAY_MS ?? defaultShutdownDelayMs(env.NODE_ENV));
   const timeout = Number(env.SHUTDOWN_TIMEOUT_MS ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
   const grace = Number(env.TERMINATION_GRACE_PERIOD_SECONDS ?? DEFAULT_GRACE_PERIOD_SECONDS) * 1000;
   if ([delay, timeout, grace].every(Number.isFinite) && delay + timeout + SHUTDOWN_EXIT_MARGIN_MS > grace) {
@@ -206,11 +214,13 @@ export const environmentSchema = z.object({
   AGENT_MAX_STEPS: count(5, 1, 50),
   AGENT_TOOL_TIMEOUT_MS: milliseconds(5_000, 10),
   AGENT_HISTORY_MESSAGES: count(40, 1, 1000),
-  SHUTDOWN_DELAY_MS: milliseconds(DEFAULT_SHUTDOWN_DELAY_MS),
+  /** Unset: {@link defaultShutdownDelayMs} (see `toAppConfig`). */
+  SHUTDOWN_DELAY_MS: z.coerce.number().int('must be a whole number of milliseconds').min(0).optional(),
   SHUTDOWN_TIMEOUT_MS: milliseconds(DEFAULT_SHUTDOWN_TIMEOUT_MS),
   TERMINATION_GRACE_PERIOD_SECONDS: count(DEFAULT_GRACE_PERIOD_SECONDS, 1, 86_400),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'log', 'debug', 'verbose']).default('log'),
-  LOG_FORMAT: z.enum(['json', 'text']).default('json'),
+  /** `auto`: `json` with NODE_ENV=production; elsewhere the logger picks (see `createAppLogger`). */
+  LOG_FORMAT: z.enum(['auto', 'json', 'text']).default('auto'),
 });
 
 export type Environment = z.infer<typeof environmentSchema>;
@@ -300,10 +310,14 @@ export function toAppConfig(env: Environment): AppConfig {
       historyMessages: env.AGENT_HISTORY_MESSAGES,
     },
     shutdown: {
-      delayMs: env.SHUTDOWN_DELAY_MS,
+      delayMs: env.SHUTDOWN_DELAY_MS ?? defaultShutdownDelayMs(env.NODE_ENV),
       timeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       gracePeriodMs: env.TERMINATION_GRACE_PERIOD_SECONDS * 1000,
     },
-    log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
+    // Log shippers read production's output: JSON there, whatever stdout is.
+    log: {
+      level: env.LOG_LEVEL,
+      format: env.LOG_FORMAT === 'auto' && env.NODE_ENV === 'production' ? 'json' : env.LOG_FORMAT,
+    },
   };
 }

@@ -73,8 +73,8 @@ describe('loadConfig', () => {
         toolTimeoutMs: 5_000,
         historyMessages: 40,
       },
-      shutdown: { delayMs: 5_000, timeoutMs: 20_000, gracePeriodMs: 30_000 },
-      log: { level: 'log', format: 'json' },
+      shutdown: { delayMs: 0, timeoutMs: 20_000, gracePeriodMs: 30_000 },
+      log: { level: 'log', format: 'auto' },
     });
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain('JWT_SECRET');
@@ -259,8 +259,36 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('waits SHUTDOWN_DELAY_MS = 5 s after SIGTERM in production, and not at all elsewhere unless it is set', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'a'.repeat(32) };
+    expect(loadConfig(production).config.shutdown.delayMs).toBe(5_000);
+    expect(loadConfig({ ...production, SHUTDOWN_DELAY_MS: '0' }).config.shutdown.delayMs).toBe(0);
+    expect(loadConfig({}).config.shutdown.delayMs).toBe(0);
+    expect(loadConfig({ NODE_ENV: 'test' }).config.shutdown.delayMs).toBe(0);
+    expect(loadConfig({ SHUTDOWN_DELAY_MS: '3000' }).config.shutdown.delayMs).toBe(3_000);
+    expect(problemsOf({ SHUTDOWN_DELAY_MS: '-1' })).toEqual([expect.stringMatching(/^SHUTDOWN_DELAY_MS:/u)]);
+    // The grace-period check counts the same default: 5 s + 24 s + 2 s is over 30 s in production only.
+    expect(problemsOf({ ...production, SHUTDOWN_TIMEOUT_MS: '24000' })).toEqual([
+      expect.stringMatching(/\(31000 ms\) must fit in TERMINATION_GRACE_PERIOD_SECONDS \(30 s\)/u),
+    ]);
+    expect(loadConfig({ SHUTDOWN_TIMEOUT_MS: '24000' }).config.shutdown.timeoutMs).toBe(24_000);
+  });
+
+  it('logs JSON in production, and leaves the choice to the logger (coloured on a terminal) elsewhere', () => {
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'a'.repeat(32) };
+    expect(loadConfig(production).config.log.format).toBe('json');
+    expect(loadConfig({ ...production, LOG_FORMAT: 'auto' }).config.log.format).toBe('json');
+    expect(loadConfig({ ...production, LOG_FORMAT: 'text' }).config.log.format).toBe('text');
+    expect(loadConfig({}).config.log.format).toBe('auto');
+    expect(loadConfig({ LOG_FORMAT: 'json' }).config.log.format).toBe('json');
+  });
+
   it('requires SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS + 2 s to fit in TERMINATION_GRACE_PERIOD_SECONDS', () => {
-    expect(loadConfig({}).config.shutdown).toEqual({ delayMs: 5_000, timeoutMs: 20_000, gracePeriodMs: 30_000 });
+    expect(loadConfig({ SHUTDOWN_DELAY_MS: '5000' }).config.shutdown).toEqual({
+      delayMs: 5_000,
+      timeoutMs: 20_000,
+      gracePeriodMs: 30_000,
+    });
     // Cloud Run gives 10 s between SIGTERM and SIGKILL.
     const cloudRun = { TERMINATION_GRACE_PERIOD_SECONDS: '10', SHUTDOWN_DELAY_MS: '1000', SHUTDOWN_TIMEOUT_MS: '7000' };
     expect(loadConfig(cloudRun).config.shutdown.gracePeriodMs).toBe(10_000);

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { Logger } from '@nestjs/common';
-import { sql } from 'kysely';
+import type { RawBuilder, Sql } from 'kysely';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import type { Database } from './database.types.js';
 
@@ -13,8 +13,20 @@ export interface LeaseState {
   readonly expired?: boolean;
 }
 
-/** Epoch milliseconds on the database's clock: every replica compares leases on one clock. */
-const NOW = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+interface LeaseSql {
+  readonly sql: Sql;
+  /** Epoch milliseconds on the database's clock: every replica compares leases on one clock. */
+  readonly NOW: RawBuilder<number>;
+}
+
+/**
+ * Kysely is imported when the lease is first used, as everywhere else (`database.connect.ts`): it
+ * loads after the port is open, and this file is imported at start by the service that owns it.
+ */
+async function importLeaseSql(): Promise<LeaseSql> {
+  const { sql } = await import('kysely');
+  return { sql, NOW: sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint` };
+}
 
 /**
  * Proof of life for this process on PostgreSQL: a row in `instances` whose `expires_at` is renewed
@@ -35,6 +47,8 @@ export class InstanceLease {
   private validFrom = 0;
   private closed = false;
   private renewing = false;
+  /** Kysely's, once imported: from then on each query is sent at once, as when Kysely was imported at start. */
+  private kysely: LeaseSql | undefined;
 
   constructor(
     private readonly db: () => Database,
@@ -45,6 +59,11 @@ export class InstanceLease {
 
   get current(): LeaseState {
     return this.state.getValue();
+  }
+
+  private async importSql(): Promise<LeaseSql> {
+    this.kysely ??= await importLeaseSql();
+    return this.kysely;
   }
 
   /** Takes the lease (at start-up) and starts renewing it. */
@@ -73,6 +92,7 @@ export class InstanceLease {
 
   /** The instances whose lease has not expired, this one included when it holds its lease. */
   async liveInstances(): Promise<Array<{ id: string; fleet: boolean }>> {
+    const { NOW } = this.kysely ?? (await this.importSql());
     const rows = await this.db()
       .selectFrom('instances')
       .select(['id', 'fleet'])
@@ -82,6 +102,7 @@ export class InstanceLease {
   }
 
   async isAlive(instanceId: string): Promise<boolean> {
+    const { NOW } = this.kysely ?? (await this.importSql());
     const row = await this.db()
       .selectFrom('instances')
       .select('id')
@@ -93,6 +114,7 @@ export class InstanceLease {
 
   /** Forgets leases expired for over an hour whose instance left no run behind. */
   async forgetExpired(): Promise<void> {
+    const { sql, NOW } = this.kysely ?? (await this.importSql());
     await this.db()
       .deleteFrom('instances')
       .where('expires_at', '<', sql<number>`${NOW} - 3600000`)
@@ -111,6 +133,7 @@ export class InstanceLease {
   }
 
   private async upsert(): Promise<void> {
+    const { sql, NOW } = this.kysely ?? (await this.importSql());
     await this.db()
       .insertInto('instances')
       .values({
@@ -138,6 +161,7 @@ export class InstanceLease {
     const watchdog = setTimeout(() => this.checkExpiry(), Math.max(0, this.validFrom + this.ttlMs - sentAt));
     watchdog.unref();
     try {
+      const { sql, NOW } = this.kysely ?? (await this.importSql());
       const result = await this.db()
         .updateTable('instances')
         .set({ expires_at: sql<number>`${NOW} + ${this.ttlMs}` })

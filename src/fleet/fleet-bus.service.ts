@@ -167,7 +167,9 @@ export class FleetBus implements OnApplicationBootstrap, OnApplicationShutdown {
     const fleet = this.config.fleet;
     if (fleet === undefined) return;
     if (this.commands === undefined || this.subscriber === undefined) {
-      const { Redis } = await import('ioredis');
+      // Through `default` (ioredis's `module.exports`): ioredis is CommonJS, and the production
+      // bundle (src/build/) gives a CommonJS module imported on demand no named exports.
+      const { Redis } = (await import('ioredis')).default;
       const options: RedisOptions = {
         lazyConnect: true,
         // Fail at once while disconnected: every caller has a PostgreSQL fallback, and a queue of

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { isId } from '../database/ids.js';
 import { isRequestId } from './frame.codec.js';
 import {

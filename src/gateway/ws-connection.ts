@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import type { Subscription } from 'rxjs';
-import { WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { AppError } from '../errors/app-error.js';
 import { rateLimited, tooManyEarlyFrames } from '../errors/client-errors.js';
 import { CloseCode, MAX_CLOSE_REASON_BYTES } from '../protocol/close-codes.js';
@@ -15,6 +15,13 @@ import {
 } from './connection.events.js';
 import { encodeErrorFrame, encodeFrame, type InboundFrame } from './frame.codec.js';
 import { UnprocessedRequests } from './unprocessed-requests.js';
+
+/**
+ * `WebSocket.OPEN`, the readyState of an open socket (the WebSocket standard's 1), named here rather
+ * than imported: importing `ws` as an ES module makes Node scan its CommonJS source for export
+ * names at every start, and Nest's adapter loads `ws` with `require` anyway.
+ */
+const OPEN = 1;
 
 /** Frames held per connection while it waits for `connection_established`. */
 export const MAX_EARLY_FRAMES = 32;
@@ -235,7 +242,7 @@ export class WsConnection {
 
   /** Sends an already encoded frame (for fan-out: serialise once, send many). */
   sendRaw(frame: string, gather = false): void {
-    if (this.socket.readyState !== WebSocket.OPEN) return;
+    if (this.socket.readyState !== OPEN) return;
     if (gather) this.cork();
     this.socket.send(frame);
     if ((this.corked?.writableLength ?? 0) > CORK_FLUSH_BYTES) this.uncork();
@@ -351,7 +358,7 @@ export class WsConnection {
       this.overRate();
       return;
     }
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.pong(data);
+    if (this.socket.readyState === OPEN) this.socket.pong(data);
   }
 
   /** One heartbeat tick: a peer that did not answer the previous ping is terminated. */

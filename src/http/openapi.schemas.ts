@@ -1,5 +1,5 @@
 import type { ReferenceObject, SchemaObject } from '@nestjs/swagger';
-import { z } from 'zod';
+import * as z from 'zod';
 import { devTokenRequest } from '../page/dev-token.controller.js';
 import { ERROR_CODES, type ErrorCode, TOOL_ERROR_CODES } from '../protocol/error-codes.js';
 import type { ChatMessage } from '../protocol/events.js';

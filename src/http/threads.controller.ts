@@ -1,5 +1,5 @@
 import { Controller, Get, Param, Query, Req, UseFilters, UseGuards } from '@nestjs/common';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type AuthenticatedRequest, BearerAuthGuard } from '../auth/bearer-auth.guard.js';
 import { isId } from '../database/ids.js';
 import type { ThreadHistoryResult, ThreadListResult } from '../protocol/events.js';

@@ -1,11 +1,12 @@
 import { Body, Controller, HttpCode, Post, Req, UseFilters, UseGuards } from '@nestjs/common';
-import { JwtService } from '@nestjs/jwt';
+import type { JwtService } from '@nestjs/jwt';
 import type { Request } from 'express';
 import type { AppConfig } from '../config/app-config.js';
+import { jwtModuleOptions } from '../auth/jwt-options.js';
 import { InjectConfig } from '../config/config.module.js';
 import { isLoopbackHost } from '../config/load-config.js';
 import { forbidden } from '../errors/client-errors.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { HttpErrorFilter } from '../http/http-error.filter.js';
 import { AddressRateLimitGuard } from '../http/request-rate-limits.js';
 import { RequestValidationPipe } from '../http/request-validation.pipe.js';
@@ -32,22 +33,26 @@ export interface DevToken {
 @UseFilters(HttpErrorFilter)
 @UseGuards(AddressRateLimitGuard)
 export class DevTokenController {
-  constructor(
-    private readonly jwt: JwtService,
-    @InjectConfig() private readonly config: AppConfig,
-  ) {}
+  /**
+   * Built on the first token asked for: `@nestjs/jwt` (jsonwebtoken and its dependencies) would
+   * otherwise be loaded at every start, before the port opens, for a route most starts never serve.
+   */
+  private signer: Promise<JwtService> | undefined;
+
+  constructor(@InjectConfig() private readonly config: AppConfig) {}
 
   @Post('token')
   @HttpCode(200)
-  issue(
+  async issue(
     @Req() request: Request,
     @Body(new RequestValidationPipe(devTokenRequest)) body: z.infer<typeof devTokenRequest>,
-  ): DevToken {
+  ): Promise<DevToken> {
     if (!isLoopbackHost(request.socket.remoteAddress ?? '')) {
       throw forbidden('development tokens are served to clients on this machine only');
     }
     const claims = { sub: body.userId, [this.config.auth.userClaim]: body.userId };
-    const token = this.jwt.sign(claims, { expiresIn: body.ttlSeconds });
+    this.signer ??= import('@nestjs/jwt').then(({ JwtService }) => new JwtService(jwtModuleOptions(this.config)));
+    const token = (await this.signer).sign(claims, { expiresIn: body.ttlSeconds });
     return { token, userId: body.userId, expiresAt: new Date(Date.now() + body.ttlSeconds * 1000).toISOString() };
   }
 }

@@ -22,13 +22,16 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
  */
 export async function loadPageAssets(): Promise<ReadonlyMap<string, PageAsset>> {
   const assets = new Map<string, PageAsset>();
+  // The files of a folder are read side by side: this runs before the port opens, and one file
+  // after the other took about 10 ms there.
   const add = async (directory: URL, prefix: string, names: readonly string[]): Promise<void> => {
-    for (const name of names) {
-      const extension = name.slice(name.lastIndexOf('.'));
-      const contentType = CONTENT_TYPES[extension];
-      if (contentType === undefined) continue;
-      assets.set(`${prefix}${name}`, { body: await readFile(new URL(name, directory)), contentType });
-    }
+    await Promise.all(
+      names.map(async (name) => {
+        const contentType = CONTENT_TYPES[name.slice(name.lastIndexOf('.'))];
+        if (contentType === undefined) return;
+        assets.set(`${prefix}${name}`, { body: await readFile(new URL(name, directory)), contentType });
+      }),
+    );
   };
   const publicDir = new URL('../../public/', import.meta.url);
   await add(publicDir, '/', await listFiles(publicDir));

@@ -33,7 +33,7 @@ const CALCULATION = {
 const PHONE = { width: 390, height: 844 };
 
 /**
- * The chat page in real headless Chromium, against a spawned `node dist/main.js`: what a person
+ * The chat page in real headless Chromium, against a spawned `node dist/bundle/main.mjs`: what a person
  * sees while the service starts, restarts, and when their session expires; a reload in the middle
  * of a reply, a phone's screen, signing out, and tool steps in history.
  */

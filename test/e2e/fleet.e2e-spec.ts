@@ -12,7 +12,7 @@ import { ServerProcess } from '../support/server-process.js';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens.js';
 
 /**
- * The fleet as production runs it: three replicas spawned from `dist/main.js` on one PostgreSQL
+ * The fleet as production runs it: three replicas spawned from `dist/bundle/main.mjs` on one PostgreSQL
  * schema and one Redis prefix, behind a round-robin TCP balancer, and 50 SDK clients (one user
  * each) with runs in flight. The balancer cuts every connection twice, then the replicas are
  * replaced one by one (start a new one, put it in the balancer, take the old one out, SIGTERM it):

@@ -468,6 +468,14 @@ describe('the deployment files, held to the app', () => {
     expect(mount).toBeDefined();
     const volume = deployment.spec.template.spec.volumes?.find((candidate) => candidate.name === mount?.name);
     expect(volume?.emptyDir).toBeDefined();
+    // Not production, so that the chat page can sign in (POST /dev/token, loopback peers only: through
+    // kubectl port-forward); on every interface, for the kubelet's probes; signed with a secret of its
+    // own, not the public built-in one.
+    expect({ env: config.env, host: config.http.host, builtInSecret: config.auth.usingDevelopmentSecret }).toEqual({
+      env: 'development',
+      host: '0.0.0.0',
+      builtInSecret: false,
+    });
   });
 
   it('builds the production overlay into 3 to 10 PostgreSQL replicas whose connections fit one server, every object valid', () => {
@@ -730,7 +738,7 @@ describe('the deployment files, held to the app', () => {
     expect(findings).toEqual([]);
   });
 
-  it('builds a Node 24 image that runs node dist/main.js in exec form, as a non-root user, stopping on SIGTERM', () => {
+  it('builds a Node 24 image that runs the bundle in exec form, as a non-root user, stopping on SIGTERM, its compile cache warmed at build', () => {
     const instructions = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
       .replace(/\\\n/gu, ' ')
       .split('\n')
@@ -747,7 +755,23 @@ describe('the deployment files, held to the app', () => {
     const last = (keyword: string): string | undefined =>
       runtime.filter((instruction) => instruction.keyword === keyword).at(-1)?.args;
 
-    expect(JSON.parse(last('CMD') ?? 'null')).toEqual(['node', 'dist/main.js']);
+    expect(JSON.parse(last('CMD') ?? 'null')).toEqual(['node', 'dist/bundle/main.mjs']);
+    // Warmed as the user it runs as: Node keeps one compile cache per user id.
+    expect(
+      runtime.some(
+        (instruction) => instruction.keyword === 'ENV' && instruction.args.startsWith('NODE_COMPILE_CACHE='),
+      ),
+    ).toBe(true);
+    const warmUp = runtime.findIndex(
+      (instruction) => instruction.keyword === 'RUN' && instruction.args.includes('warm-compile-cache.command.js'),
+    );
+    expect(warmUp).toBeGreaterThan(-1);
+    expect(
+      runtime
+        .slice(0, warmUp)
+        .filter((instruction) => instruction.keyword === 'USER')
+        .at(-1)?.args,
+    ).toBe(last('USER'));
     expect(last('ENTRYPOINT')).toBeUndefined();
     expect(last('STOPSIGNAL')).toBe('SIGTERM');
     const user = last('USER')?.split(':')[0];

@@ -179,6 +179,7 @@ describe('the SDK as a package (npm pack, installed into a fresh project)', () =
       expect.arrayContaining([
         ...targets,
         'dist/main.js',
+        'dist/bundle/main.mjs',
         'public/index.html',
         'docs/openapi.json',
         'docs/client-sdk.md',

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { evaluateExpression, ExpressionError, MAX_EXPRESSION_LENGTH } from './expression.js';
 import { type Tool, ToolError, toolSpec } from './tool.js';
 

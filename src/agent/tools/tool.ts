@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { LlmToolSpec } from '../../llm/llm.types.js';
 import type { ToolErrorCode } from '../../protocol/error-codes.js';
 
