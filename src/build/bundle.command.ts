@@ -16,7 +16,7 @@
  */
 import { readdir, rm } from 'node:fs/promises';
 import { createRequire, isBuiltin } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 
@@ -83,6 +83,27 @@ const builtinsViaRequire: Plugin = {
   },
 };
 
+/**
+ * Packages left to Node although nothing forces it, because Node loads them faster than the bundle
+ * would, each from the very file its importer would have found (two versions of `mime-db` are
+ * installed, for express and for multer): `mime-db`, a 200 KB JSON file that Node parses as JSON
+ * where a bundle holds it as a JavaScript object literal; `iconv-lite`, whose 500 KB of encoding
+ * tables a bundle parses at start, and Node reads only when a request body is not UTF-8. About
+ * 30 ms of a start (docs/benchmarks.md, "Cold start").
+ */
+const LOADED_BY_NODE = /^(mime-db|iconv-lite)$/;
+const loadedByNode: Plugin = {
+  name: 'loaded-by-node',
+  setup(builder) {
+    builder.onResolve({ filter: LOADED_BY_NODE }, async ({ path, resolveDir, kind, importer, pluginData }) => {
+      if (pluginData === 'loaded-by-node') return undefined;
+      const resolved = await builder.resolve(path, { resolveDir, kind, importer, pluginData: 'loaded-by-node' });
+      if (resolved.errors.length > 0) return { errors: resolved.errors };
+      return { path: `./${relative(OUT_DIR, resolved.path).split(sep).join('/')}`, external: true };
+    });
+  },
+};
+
 const { metafile } = await build({
   // The entry imports reflect-metadata before the application: chunks run before the module that
   // imports them, so decorators in a chunk shared with main.js would otherwise run without it.
@@ -102,7 +123,7 @@ const { metafile } = await build({
   platform: 'node',
   target: 'node20',
   external: EXTERNAL,
-  plugins: [rxjsEsm, builtinsViaRequire],
+  plugins: [rxjsEsm, builtinsViaRequire, loadedByNode],
   // CommonJS packages inside an ES module still `require` Node's built-ins and the externals.
   banner: {
     js: "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",
