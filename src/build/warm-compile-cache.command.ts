@@ -1,19 +1,22 @@
 /**
  * `NODE_COMPILE_CACHE=<dir> node dist/build/warm-compile-cache.command.js`, run by the Dockerfile
  * at image build: starts the bundled server once, as the image will, serves it one chat turn once
- * it is ready (a WebSocket client, an `agent_request`, its `agent_completed`), and stops it, so
- * that Node's module compile cache (Node 22.1 and later) holds the code a start and a first request
- * compile. Every start of the image then reads that code instead of parsing and compiling it again.
+ * it is ready (the smoke check of `src/smoke/`: probes, a WebSocket client, an agent turn with a
+ * tool call, the thread list, a clean close), and stops it, so that Node's module compile cache
+ * (Node 22.1 and later) holds the code a start and a first request compile. Every start of the image then reads that code instead of parsing and compiling it again.
  *
  * Nothing outside the process is needed: SQLite in memory, loopback only, a throwaway secret, no
  * identity provider. Exits 0 once the server has stopped cleanly (Node writes the cache at exit),
  * 1 if any step did not happen within `WARM_UP_TIMEOUT_MS`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { formatSmokeReport, runSmoke } from '../smoke/smoke-check.js';
+import { DEFAULT_MESSAGE } from '../smoke/smoke-options.js';
+import { signSmokeToken } from '../smoke/smoke-token.js';
 
 const WARM_UP_TIMEOUT_MS = 60_000;
 const BUNDLE = fileURLToPath(new URL('../bundle/main.mjs', import.meta.url));
@@ -67,35 +70,22 @@ for (;;) {
   await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
-/** An HS256 token for the throwaway secret, as any client of the service would present. */
-function token(): string {
-  const part = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub: 'compile-cache-warm-up', exp: Math.floor(Date.now() / 1000) + 300 })}`;
-  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
-}
-
-// One chat turn, as the first client of a new instance takes it (Node 22+ has a WebSocket client).
-await new Promise<void>((resolve, reject) => {
-  const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${token()}`);
-  const timer = setTimeout(() => reject(new Error('no agent_completed')), Math.max(0, deadline - Date.now()));
-  socket.addEventListener('message', ({ data }) => {
-    const { event } = JSON.parse(String(data)) as { event: string };
-    if (event === 'connection_established') {
-      socket.send(
-        JSON.stringify({ event: 'agent_request', data: { requestId: 'warm-up', message: 'What is 6 * 7?' } }),
-      );
-    } else if (event === 'agent_completed') {
-      clearTimeout(timer);
-      socket.close(1000);
-      resolve();
-    } else if (event === 'error' || event === 'agent_error') {
-      reject(new Error(`the server answered ${String(data).slice(0, 300)}`));
-    }
-  });
-  socket.addEventListener('close', ({ code }) => reject(new Error(`the connection closed with ${code}`)));
-}).catch((error: unknown) =>
-  fail(`the chat turn failed: ${error instanceof Error ? error.message : String(error)}`, server),
+// One client's whole path, as the first client of a new instance takes it: the smoke check a
+// deploy runs (src/smoke/), with limits no slower build machine can miss, so that only a broken
+// server fails the image build.
+const remaining = Math.max(1, deadline - Date.now());
+const report = await runSmoke(
+  {
+    url: new URL(`http://127.0.0.1:${port}`),
+    auth: { user: 'compile-cache-warm-up' },
+    thresholds: { connectMs: remaining, establishedMs: remaining, firstDeltaMs: remaining, completedMs: remaining },
+    timeoutMs: remaining,
+    message: DEFAULT_MESSAGE,
+    json: false,
+  },
+  await signSmokeToken('compile-cache-warm-up', { JWT_SECRET: secret }),
 );
+if (!report.ok) fail(`the smoke check failed:\n${formatSmokeReport(report)}`, server);
 
 server.kill('SIGTERM');
 const code = await exited;

@@ -7,6 +7,7 @@ import type {
   EarlyFrameEvent,
 } from '../gateway/connection.events.js';
 import { METRIC_PREFIX } from './metrics.constants.js';
+import { CloseCode } from '../protocol/close-codes.js';
 
 const ADMISSION_OUTCOMES = Object.keys({
   established: true,
@@ -56,6 +57,9 @@ export function recordConnections(
     labelNames: ['code'],
     registers: [registry],
   });
+  // Present from the start at 0, so that the first 1011 is an increase an alert can see
+  // (`increase()` cannot count a series' first sample). 1011 is never meant to happen.
+  closes.inc({ code: String(CloseCode.INTERNAL_ERROR) }, 0);
   new Counter({
     name: `${METRIC_PREFIX}ws_frames_received_total`,
     help: 'WebSocket frames received from clients, malformed ones included.',

@@ -39,7 +39,7 @@ export class MetricsService implements OnModuleDestroy {
     bus: FleetBus,
     providerKeys: ProviderKeys,
   ) {
-    this.subscription.add(recordReadiness(this.registry, readiness.snapshot$));
+    this.subscription.add(recordReadiness(this.registry, readiness.snapshot$, readiness.startupTimeoutMs));
     this.subscription.add(
       recordConnections(this.registry, connections.events$, connections.earlyFrames$, () => connections.frameCounts),
     );

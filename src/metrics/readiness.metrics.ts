@@ -10,8 +10,20 @@ const PHASES = Object.keys({
   draining: true,
 } satisfies Record<ReadinessPhase, true>) as ReadinessPhase[];
 
-/** The readiness phase (1 for the current one, 0 for the others) and how long each dependency took to get ready. */
-export function recordReadiness(registry: Registry, snapshot$: Observable<ReadinessSnapshot>): Subscription {
+/**
+ * The readiness phase (1 for the current one, 0 for the others), how long each dependency took to
+ * get ready, and the start-up deadline (the alert on slow starts compares the process's age with it).
+ */
+export function recordReadiness(
+  registry: Registry,
+  snapshot$: Observable<ReadinessSnapshot>,
+  startupTimeoutMs: number,
+): Subscription {
+  new Gauge({
+    name: `${METRIC_PREFIX}startup_timeout_seconds`,
+    help: 'STARTUP_TIMEOUT_MS in seconds: an instance not ready this long after it started gives up and exits 1.',
+    registers: [registry],
+  }).set(startupTimeoutMs / 1000);
   const phase = new Gauge({
     name: `${METRIC_PREFIX}readiness_phase`,
     help: 'Readiness phase of this instance: 1 for the current phase (starting, ready, failed, draining), 0 for the others.',

@@ -54,6 +54,11 @@ export class ReadinessService implements OnModuleDestroy {
   /** `true` while the phase is `ready`; emits only on change. */
   readonly ready$: Observable<boolean>;
 
+  /** How long start-up may take before the instance gives up (`STARTUP_TIMEOUT_MS`). */
+  get startupTimeoutMs(): number {
+    return this.options.startupTimeoutMs;
+  }
+
   constructor(@Inject(READINESS_OPTIONS) private readonly options: ReadinessOptions) {
     validateDependencyGraph(options.dependencies);
     this.retry = { ...DEFAULT_RETRY, ...options.retry };

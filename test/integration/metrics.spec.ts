@@ -96,6 +96,7 @@ describe('GET /metrics', () => {
       // PostgreSQL only: the instance's lease (the fleet's other metrics need REDIS_URL: fleet.spec.ts).
       ...(process.env.TEST_DATABASE_ENGINE === 'postgres' ? ['agent_gateway_fleet_lease_held'] : []),
       'agent_gateway_readiness_phase',
+      'agent_gateway_startup_timeout_seconds',
       'agent_gateway_ws_closes_total',
       'agent_gateway_ws_connections_open',
       'agent_gateway_ws_connections_total',
