@@ -12,6 +12,7 @@ import { measureHostileClients } from './scenarios/hostile-clients.js';
 import { measureDrain } from './scenarios/drain.js';
 import { measureFleet } from './scenarios/fleet.js';
 import { measureHandshakeAlgorithms } from './scenarios/handshake-algorithms.js';
+import { measureMcpToolOverhead } from './scenarios/mcp-tools.js';
 import { measureSideBySide } from './scenarios/side-by-side.js';
 import { measureStartupSideBySide } from './scenarios/startup-side-by-side.js';
 import { measureStartup } from './scenarios/startup.js';
@@ -58,6 +59,9 @@ const hostileClients = await measureHostileClients(quick);
 // transactions per run. A note instead when TEST_DATABASE_URL and TEST_REDIS_URL do not answer.
 const fleet = await measureFleet(quick);
 
+// Issue 18: an MCP tool call over a built-in one (p50/p99), over stdio and Streamable HTTP.
+const mcpTools = await measureMcpToolOverhead(quick);
+
 const summary = {
   machine: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`,
   startup: {
@@ -78,6 +82,7 @@ const summary = {
   startupSideBySide,
   hostileClients,
   fleet,
+  mcpTools,
   mode: quick ? 'quick' : 'full',
   wallSeconds: Math.round((performance.now() - startedAt) / 1000),
 };

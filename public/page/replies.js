@@ -19,7 +19,15 @@ export function startReply(progress) {
   const status = document.createElement('span');
   status.className = 'run-status';
   item.append(status);
-  const reply = { item, text: item.querySelector('.text'), status, progress, steps: [], run: undefined };
+  const reply = {
+    item,
+    text: item.querySelector('.text'),
+    status,
+    progress,
+    steps: [],
+    run: undefined,
+    approval: undefined,
+  };
   replies.add(reply);
   showProgress(reply);
   return reply;
@@ -55,7 +63,12 @@ function showFrame(reply, frame) {
     case 'agent_thinking':
       reply.progress = 'thinking…';
       break;
+    case 'tool_approval_required':
+      showApproval(reply, frame.data);
+      reply.progress = 'waiting for your approval';
+      break;
     case 'tool_executing': {
+      closeApproval(reply, frame.data.callId);
       const step = { callId: frame.data.callId, tool: frame.data.tool, args: frame.data.args };
       const element = toolItem(step);
       reply.steps.push({ step, element });
@@ -64,6 +77,15 @@ function showFrame(reply, frame) {
     }
     case 'tool_completed':
     case 'tool_failed': {
+      const asked = reply.approval?.toolCallId === frame.data.callId ? reply.approval.request : undefined;
+      closeApproval(reply, frame.data.callId);
+      // A refused call never ran: its step is shown from the approval request.
+      if (asked !== undefined && !reply.steps.some((entry) => entry.step.callId === asked.toolCallId)) {
+        const step = { callId: asked.toolCallId, tool: asked.name, args: asked.arguments };
+        const element = toolItem(step);
+        reply.steps.push({ step, element });
+        reply.item.before(element);
+      }
       const shown = reply.steps.find((entry) => entry.step.callId === frame.data.callId);
       if (shown === undefined) break;
       shown.step =
@@ -83,7 +105,46 @@ function showFrame(reply, frame) {
   showProgress(reply);
 }
 
+/**
+ * A tool call waiting for a person: what it would do, and Approve / Reject. Answered from here or
+ * from any other connection of the user, the call's `tool_executing` or `tool_failed` removes it.
+ */
+function showApproval(reply, request) {
+  closeApproval(reply, reply.approval?.toolCallId);
+  const item = document.createElement('li');
+  item.className = 'approval';
+  item.dataset.callId = request.toolCallId;
+  const text = document.createElement('span');
+  text.textContent = `⚙ ${request.name}(${JSON.stringify(request.arguments)}) needs your approval`;
+  const approve = document.createElement('button');
+  approve.type = 'button';
+  approve.className = 'approve';
+  approve.textContent = 'Approve';
+  const reject = document.createElement('button');
+  reject.type = 'button';
+  reject.className = 'reject';
+  reject.textContent = 'Reject';
+  const answer = (approved) => {
+    approve.disabled = true;
+    reject.disabled = true;
+    if (approved) reply.run?.approve(request.toolCallId);
+    else reply.run?.reject(undefined, request.toolCallId);
+  };
+  approve.addEventListener('click', () => answer(true));
+  reject.addEventListener('click', () => answer(false));
+  item.append(text, approve, reject);
+  reply.item.before(item);
+  reply.approval = { toolCallId: request.toolCallId, request, element: item };
+}
+
+function closeApproval(reply, toolCallId) {
+  if (reply.approval === undefined || reply.approval.toolCallId !== toolCallId) return;
+  reply.approval.element.remove();
+  reply.approval = undefined;
+}
+
 function finishReply(reply, result) {
+  closeApproval(reply, reply.approval?.toolCallId);
   replies.delete(reply);
   reply.item.classList.remove('streaming', 'waiting');
   reply.item.removeAttribute('aria-busy');

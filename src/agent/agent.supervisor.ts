@@ -34,6 +34,7 @@ import { ThreadsService } from '../threads/threads.service.js';
 import type { Message, Thread } from '../threads/thread.types.js';
 import { untilAborted } from '../llm/abortable.js';
 import { runAgentLoop } from './agent.loop.js';
+import { toModelHistory } from './model-history.js';
 import { toChatMessage } from '../threads/thread.wire.js';
 import { LiveRun, toStored } from './live-run.js';
 import { RunLifecycle } from './run-lifecycle.js';
@@ -42,6 +43,8 @@ import { RunAdmission } from './run-admission.js';
 import type { RunTicket } from './run-limiter.js';
 import { RunReaper } from './run-reaper.js';
 import { ToolRegistry } from './tools/tool.registry.js';
+import { RunDeadline } from './run-deadline.js';
+import { ToolApprovalGate } from './tool-approval-gate.js';
 
 const DEPENDENCY: AppDependency = 'agent';
 const TITLE_MAX_CHARS = 80;
@@ -91,6 +94,7 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
     private readonly streams: RunStreams,
     private readonly admission: RunAdmission,
     private readonly control: InstanceControl,
+    private readonly approvals: ToolApprovalGate,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -100,7 +104,7 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
       await this.reaper.start();
     });
     this.subscriptions.add(
-      this.control.commands$.subscribe((command) => {
+      this.control.commands$.pipe(filter((command) => command.type === 'cancel')).subscribe((command) => {
         const live = this.liveRun(command.ownerId, command.runId);
         if (live !== undefined && !live.done) live.abort.abort(new RunStop('cancelled'));
       }),
@@ -269,21 +273,29 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
 
   private async execute(run: LiveRun, ticket: RunTicket): Promise<void> {
     const { signal } = run.abort;
-    const timer = setTimeout(() => run.abort.abort(new RunStop('timeout')), this.config.agent.runTimeoutMs);
-    timer.unref();
+    const deadline = new RunDeadline(this.config.agent.runTimeoutMs, () => run.abort.abort(new RunStop('timeout')));
+    // Waiting for a person's approval is not the agent's time: AGENT_APPROVAL_TIMEOUT_MS bounds it.
+    const paused = run.approvals.waiting$.subscribe((waiting) => (waiting ? deadline.pause() : deadline.resume()));
     try {
       if (ticket.position > 0) {
         run.emit('agent_queued', { position: ticket.position });
         await untilAborted(ticket.granted, signal);
       }
-      const history = await this.threads.recentMessages(run.identity.threadId, this.config.agent.historyMessages);
+      const { historyMessages, historyChars, systemPrompt } = this.config.agent;
+      const stored = await this.threads.recentMessages(run.identity.threadId, historyMessages);
+      const history = toModelHistory({
+        messages: stored,
+        systemPrompt: systemPrompt?.text,
+        budget: { maxMessages: historyMessages, maxChars: historyChars },
+      });
       const answer = await runAgentLoop({
         run,
         llm: this.llm,
         tools: this.tools,
-        history: history.map(({ role, content }) => ({ role, content })),
+        history,
         maxSteps: this.config.agent.maxSteps,
         toolTimeoutMs: this.config.agent.toolTimeoutMs,
+        approvals: this.approvals,
         signal,
       });
       const at = new Date();
@@ -304,7 +316,8 @@ export class AgentSupervisor implements OnApplicationBootstrap, BeforeApplicatio
     } catch (error) {
       await this.fail(run, signal.aborted ? signal.reason : error);
     } finally {
-      clearTimeout(timer);
+      paused.unsubscribe();
+      deadline.clear();
       ticket.release();
     }
   }

@@ -4,6 +4,7 @@ import type { RunEventBase, RunEventName, RunEvents, RunFrame } from '../protoco
 import type { RunStreams } from '../fleet/run-streams.js';
 import type { RunJournal } from '../threads/run-journal.service.js';
 import type { StoredRunEvent } from '../threads/thread.types.js';
+import { RunApprovals } from './run-approvals.js';
 
 /** How long the events of a run wait to be stored together (a crash loses a run anyway: it is interrupted). */
 const SAVE_INTERVAL_MS = 50;
@@ -67,6 +68,8 @@ export class LiveRun {
   private saveTimer: ReturnType<typeof setTimeout> | undefined;
   private ended = false;
   readonly abort = new AbortController();
+  /** The tool call waiting for a person's `tool_approval`, if any. */
+  readonly approvals = new RunApprovals();
   /** Events stored as they happen (alone, or in fleet mode once the bus failed this run). */
   private writeBehind: boolean;
   private shareQueue: RunFrame[] = [];

@@ -1,4 +1,4 @@
-import type { ChatMessage, Resumed, RunFrame, RunStatus } from '../protocol/events.js';
+import type { ChatMessage, Resumed, RunFrame, RunStatus, ToolApprovalRequired } from '../protocol/events.js';
 import type { GatewayErrorInfo } from './client-errors.js';
 
 /** How a run ended, whether its events were all seen or only its stored outcome. */
@@ -9,6 +9,13 @@ export type RunResult =
       readonly status: Exclude<RunStatus, 'running' | 'completed' | 'cancelled'>;
       readonly error: GatewayErrorInfo;
     };
+
+/** A person's answer to a `tool_approval_required`, as `AgentRun` sends it. */
+export interface ApprovalAnswer {
+  readonly toolCallId: string;
+  readonly approved: boolean;
+  readonly reason?: string;
+}
 
 /**
  * One `agent_request` and everything that follows from it. Iterate it (`for await`) for the
@@ -28,11 +35,13 @@ export class AgentRun implements AsyncIterable<RunFrame> {
   private settle!: (result: RunResult) => void;
   /** Set when `cancel()` was called before the run had an id. */
   cancelRequested = false;
+  private pending: ToolApprovalRequired | undefined;
 
   constructor(
     readonly requestId: string,
     readonly message: string,
     private readonly cancelRun: (run: AgentRun) => void,
+    private readonly answerApproval: (run: AgentRun, answer: ApprovalAnswer) => void = () => undefined,
   ) {
     this.result = new Promise((resolve) => (this.settle = resolve));
   }
@@ -48,6 +57,26 @@ export class AgentRun implements AsyncIterable<RunFrame> {
     this.cancelRun(this);
   }
 
+  /**
+   * The tool call this run waits on (its `tool_approval_required`, live or replayed by a resume),
+   * until an answer from any connection lets it run (`tool_executing`) or refuses it (`tool_failed`).
+   */
+  get pendingApproval(): ToolApprovalRequired | undefined {
+    return this.pending;
+  }
+
+  /** Lets the pending call `toolCallId` run (default: the one pending now). */
+  approve(toolCallId = this.pending?.toolCallId): void {
+    if (toolCallId === undefined || this.done) return;
+    this.answerApproval(this, { toolCallId, approved: true });
+  }
+
+  /** Refuses the pending call `toolCallId` (default: the one pending now); the model hears `reason`. */
+  reject(reason?: string, toolCallId = this.pending?.toolCallId): void {
+    if (toolCallId === undefined || this.done) return;
+    this.answerApproval(this, { toolCallId, approved: false, ...(reason === undefined ? {} : { reason }) });
+  }
+
   /** Takes a frame of this run; repeated or stale `seq`s (a replay overlapping the live stream) are dropped. */
   accept(frame: RunFrame): void {
     if (this.done) return;
@@ -60,6 +89,7 @@ export class AgentRun implements AsyncIterable<RunFrame> {
       this.runId = frame.data.runId;
       this.threadId = frame.data.threadId;
     }
+    this.trackApproval(frame);
     this.frames.push(frame);
     const outcome = outcomeOf(frame);
     if (outcome !== undefined) this.end(outcome);
@@ -120,7 +150,18 @@ export class AgentRun implements AsyncIterable<RunFrame> {
     }
   }
 
+  private trackApproval(frame: RunFrame): void {
+    if (frame.event === 'tool_approval_required') this.pending = frame.data;
+    else if (
+      (frame.event === 'tool_executing' || frame.event === 'tool_failed') &&
+      frame.data.callId === this.pending?.toolCallId
+    ) {
+      this.pending = undefined;
+    }
+  }
+
   private end(result: RunResult): void {
+    this.pending = undefined;
     this.ended = result;
     this.settle(result);
   }

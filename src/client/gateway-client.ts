@@ -11,7 +11,7 @@ import type {
   ThreadHistoryResult,
   ThreadListResult,
 } from '../protocol/events.js';
-import { AgentRun } from './agent-run.js';
+import { AgentRun, type ApprovalAnswer } from './agent-run.js';
 import { type BackoffPolicy, fullJitterDelay } from './backoff.js';
 import { GatewayError, type GatewayErrorInfo } from './client-errors.js';
 import { type CloseInfo, decideOnClose } from './close-policy.js';
@@ -228,7 +228,12 @@ export class GatewayClient {
   /** Sends a message to the agent; a new thread unless `threadId` is given. */
   run(message: string, options: { readonly threadId?: string } = {}): AgentRun {
     const requestId = this.nextId('run');
-    const run = new AgentRun(requestId, message, (target) => this.cancelRun(target));
+    const run = new AgentRun(
+      requestId,
+      message,
+      (target) => this.cancelRun(target),
+      (target, answer) => this.answerApproval(target, answer),
+    );
     this.runs.set(requestId, run);
     const frame = {
       event: 'agent_request',
@@ -251,7 +256,12 @@ export class GatewayClient {
   attach(runId: string, options: AttachOptions = {}): AgentRun {
     const existing = this.attached.get(runId) ?? [...this.runs.values()].find((run) => run.runId === runId);
     if (existing !== undefined && !existing.done) return existing;
-    const run = new AgentRun(this.nextId('attach'), '', (target) => this.cancelRun(target));
+    const run = new AgentRun(
+      this.nextId('attach'),
+      '',
+      (target) => this.cancelRun(target),
+      (target, answer) => this.answerApproval(target, answer),
+    );
     run.runId = runId;
     run.lastSeq = Math.max(0, Math.floor(options.afterSeq ?? 0));
     this.attached.set(runId, run);
@@ -553,6 +563,12 @@ export class GatewayClient {
   private cancelRun(run: AgentRun): void {
     if (run.runId === undefined) return; // sent once `agent_started` names it
     this.trySend({ event: 'agent_cancel', data: { runId: run.runId } });
+  }
+
+  /** `tool_approval`; a refusal of it (say, already answered elsewhere) arrives as an `error` frame. */
+  private answerApproval(run: AgentRun, answer: ApprovalAnswer): void {
+    if (run.runId === undefined) return;
+    this.trySend({ event: 'tool_approval', data: { runId: run.runId, ...answer } });
   }
 
   private forgetRun(run: AgentRun): void {

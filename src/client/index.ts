@@ -2,7 +2,7 @@
  * The agent gateway's client: browsers and Node, no dependencies. Served to browsers from
  * `/sdk/client/index.js` by the gateway itself.
  */
-export { AgentRun, type RunResult } from './agent-run.js';
+export { AgentRun, type ApprovalAnswer, type RunResult } from './agent-run.js';
 export { type BackoffPolicy, fullJitterDelay } from './backoff.js';
 export { type ClientErrorCode, GatewayError, type GatewayErrorInfo } from './client-errors.js';
 export { type CloseDecision, type CloseInfo, decideOnClose } from './close-policy.js';

@@ -1,5 +1,7 @@
 import type { LogLevel } from '@nestjs/common';
 import type { AsymmetricAlgorithm } from './config.schema.js';
+import type { McpServerConfig } from './mcp-servers.schema.js';
+import type { SystemPrompt } from './system-prompt.schema.js';
 
 /** The whole configuration, parsed and validated once at boot from the environment. */
 export interface AppConfig {
@@ -87,10 +89,15 @@ export interface AppConfig {
     readonly local: { readonly warmupMs: number; readonly tokenDelayMs: number };
     readonly openai: {
       readonly baseUrl: string;
-      readonly apiKey: string;
+      /** Unset: requests carry no `Authorization` header (local servers need none). */
+      readonly apiKey?: string;
       readonly model: string;
       readonly timeoutMs: number;
       readonly maxRetries: number;
+      /** `temperature` of every request (`LLM_TEMPERATURE`, 0–2); unset: not sent, the server's default. */
+      readonly temperature?: number;
+      /** `max_tokens` of every request (`LLM_MAX_TOKENS`); unset: not sent, the server's default. */
+      readonly maxTokens?: number;
     };
   };
   readonly agent: {
@@ -103,6 +110,27 @@ export interface AppConfig {
     readonly toolTimeoutMs: number;
     /** How many of the thread's latest messages the model sees. */
     readonly historyMessages: number;
+    /** …and how many characters of them at most (`AGENT_HISTORY_CHARS`): the oldest turns are dropped first. */
+    readonly historyChars: number;
+    /** The first message of every model call (`AGENT_SYSTEM_PROMPT` or `AGENT_SYSTEM_PROMPT_FILE`); unset: none. */
+    readonly systemPrompt?: SystemPrompt;
+    /**
+     * Calls of these tools wait for a person's `tool_approval` (`AGENT_APPROVAL_TOOLS`): names,
+     * `<server>__*` or `*`. Tools marked `requiresApproval` wait too.
+     */
+    readonly approvalTools: readonly string[];
+    /** A call nobody answered within this is refused (`AGENT_APPROVAL_TIMEOUT_MS`). */
+    readonly approvalTimeoutMs: number;
+  };
+  /** Tools from MCP servers (`MCP_SERVERS`), each server the readiness dependency `mcp:<name>`. */
+  readonly mcp: {
+    readonly servers: readonly McpServerConfig[];
+    /** One call of an MCP tool taking longer is `tool_failed TOOL_TIMEOUT` (`MCP_TOOL_TIMEOUT_MS`). */
+    readonly toolTimeoutMs: number;
+    /** One attempt to start or reach a server and list its tools (`MCP_CONNECT_TIMEOUT_MS`). */
+    readonly connectTimeoutMs: number;
+    /** A result longer than this, as JSON, is `tool_failed TOOL_RESULT_TOO_LARGE` (`MCP_MAX_RESULT_CHARS`). */
+    readonly maxResultChars: number;
   };
   readonly shutdown: {
     /** Time between SIGTERM and the first close, for load balancers to stop routing here. */

@@ -1,5 +1,7 @@
 import * as z from 'zod';
 import type { AppConfig } from './app-config.js';
+import { mcpServersVariable } from './mcp-servers.schema.js';
+import { systemPromptFileVariable, systemPromptVariable } from './system-prompt.schema.js';
 
 /** Used when `JWT_SECRET` is unset outside production; loading the config warns about it. */
 export const DEVELOPMENT_JWT_SECRET = 'agent-gateway-development-secret-not-for-production-use';
@@ -57,6 +59,9 @@ export function crossFieldProblems(env: Readonly<Record<string, string | undefin
   ) {
     problems.push('ALLOWED_ORIGINS, WS_ALLOWED_ORIGINS: set one (ALLOWED_ORIGINS covers WebSocket and HTTP)');
   }
+  if (set('AGENT_SYSTEM_PROMPT') && set('AGENT_SYSTEM_PROMPT_FILE')) {
+    problems.push('AGENT_SYSTEM_PROMPT, AGENT_SYSTEM_PROMPT_FILE: set one (the prompt itself, or a file holding it)');
+  }
   if (env.LLM_PROVIDER === 'openai' && (env.LLM_MODEL?.trim() ?? '') === '') {
     problems.push(
       'LLM_MODEL: is required with LLM_PROVIDER=openai (for example gpt-4o-mini, or the model your server serves)',
@@ -95,6 +100,33 @@ const milliseconds = (defaultValue: number, min = 0) =>
 
 const optionalText = z.string().trim().min(1).optional();
 
+/** A comma-separated list, its items trimmed and empty ones dropped. */
+const commaList = (defaultValue: string) =>
+  z
+    .string()
+    .default(defaultValue)
+    .transform((list) =>
+      list
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== ''),
+    );
+
+/**
+ * `AGENT_APPROVAL_TOOLS`: the tools whose calls wait for a person, comma-separated: a tool's name
+ * (`calculator`, `files__delete`), `<server>__*` (every tool of that MCP server) or `*` (all).
+ */
+const approvalToolList = commaList('').pipe(
+  z.array(
+    z
+      .string()
+      .regex(
+        /^(\*|[A-Za-z0-9_-]{1,64}|[A-Za-z0-9_-]{1,32}__\*)$/u,
+        'must list tool names, <server>__* or *, separated by commas',
+      ),
+  ),
+);
+
 /** The asymmetric algorithms a JWKS key may sign with (`AUTH_ALGORITHMS`); HS256 is `JWT_SECRET`'s. */
 export const ASYMMETRIC_ALGORITHMS = [
   'RS256',
@@ -113,24 +145,15 @@ const DEFAULT_ALGORITHMS = 'RS256,ES256,EdDSA';
 
 const httpUrl = z.url({ protocol: /^https?$/u, error: 'must be an http(s) URL' });
 
-const algorithmList = z
-  .string()
-  .default(DEFAULT_ALGORITHMS)
-  .transform((list) =>
-    list
-      .split(',')
-      .map((name) => name.trim())
-      .filter((name) => name !== ''),
-  )
-  .pipe(
-    z
-      .array(
-        z.enum(ASYMMETRIC_ALGORITHMS, {
-          error: `must list algorithms among ${ASYMMETRIC_ALGORITHMS.join(', ')} (HS256 is enabled by JWT_SECRET)`,
-        }),
-      )
-      .min(1, 'must name at least one algorithm'),
-  );
+const algorithmList = commaList(DEFAULT_ALGORITHMS).pipe(
+  z
+    .array(
+      z.enum(ASYMMETRIC_ALGORITHMS, {
+        error: `must list algorithms among ${ASYMMETRIC_ALGORITHMS.join(', ')} (HS256 is enabled by JWT_SECRET)`,
+      }),
+    )
+    .min(1, 'must name at least one algorithm'),
+);
 
 const originList = (value: string | undefined): string[] =>
   (value ?? '')
@@ -206,6 +229,10 @@ export const environmentSchema = z.object({
   LLM_MODEL: optionalText,
   LLM_TIMEOUT_MS: milliseconds(30_000, 100),
   LLM_MAX_RETRIES: count(2, 0, 10),
+  /** Unset: not sent (the server's default). */
+  LLM_TEMPERATURE: z.coerce.number('must be a number').min(0).max(2).optional(),
+  /** Unset: not sent (the server's default). */
+  LLM_MAX_TOKENS: z.coerce.number().int('must be a whole number').min(1).max(10_000_000).optional(),
   AGENT_MESSAGE_MAX_CHARS: count(8_000, 1, 1_000_000),
   AGENT_MAX_RUNS_PER_USER: count(2, 1, 1000),
   AGENT_MAX_CONCURRENT_RUNS: count(16, 1, 10_000),
@@ -214,6 +241,16 @@ export const environmentSchema = z.object({
   AGENT_MAX_STEPS: count(5, 1, 50),
   AGENT_TOOL_TIMEOUT_MS: milliseconds(5_000, 10),
   AGENT_HISTORY_MESSAGES: count(40, 1, 1000),
+  AGENT_HISTORY_CHARS: count(100_000, 1, 100_000_000),
+  AGENT_SYSTEM_PROMPT: systemPromptVariable,
+  AGENT_SYSTEM_PROMPT_FILE: systemPromptFileVariable,
+  AGENT_APPROVAL_TOOLS: approvalToolList,
+  AGENT_APPROVAL_TIMEOUT_MS: milliseconds(300_000, 10),
+  /** MCP servers whose tools join the built-in ones (see `mcp-servers.schema.ts`). */
+  MCP_SERVERS: mcpServersVariable,
+  MCP_TOOL_TIMEOUT_MS: milliseconds(30_000, 10),
+  MCP_CONNECT_TIMEOUT_MS: milliseconds(10_000, 100),
+  MCP_MAX_RESULT_CHARS: count(100_000, 100, 10_000_000),
   /** Unset: {@link defaultShutdownDelayMs} (see `toAppConfig`). */
   SHUTDOWN_DELAY_MS: z.coerce.number().int('must be a whole number of milliseconds').min(0).optional(),
   SHUTDOWN_TIMEOUT_MS: milliseconds(DEFAULT_SHUTDOWN_TIMEOUT_MS),
@@ -292,11 +329,13 @@ export function toAppConfig(env: Environment): AppConfig {
       local: { warmupMs: env.LOCAL_LLM_WARMUP_MS, tokenDelayMs: env.LOCAL_LLM_TOKEN_DELAY_MS },
       openai: {
         baseUrl: env.LLM_BASE_URL,
-        // The SDK refuses an empty key; local OpenAI-compatible servers (vLLM, Ollama) ignore it.
-        apiKey: env.LLM_API_KEY ?? 'not-set',
+        // Unset: no Authorization header at all (local servers such as Ollama or llama.cpp need none).
+        apiKey: env.LLM_API_KEY,
         model: env.LLM_MODEL ?? '',
         timeoutMs: env.LLM_TIMEOUT_MS,
         maxRetries: env.LLM_MAX_RETRIES,
+        temperature: env.LLM_TEMPERATURE,
+        maxTokens: env.LLM_MAX_TOKENS,
       },
     },
     agent: {
@@ -308,6 +347,17 @@ export function toAppConfig(env: Environment): AppConfig {
       maxSteps: env.AGENT_MAX_STEPS,
       toolTimeoutMs: env.AGENT_TOOL_TIMEOUT_MS,
       historyMessages: env.AGENT_HISTORY_MESSAGES,
+      historyChars: env.AGENT_HISTORY_CHARS,
+      // Both set is refused by crossFieldProblems.
+      systemPrompt: env.AGENT_SYSTEM_PROMPT ?? env.AGENT_SYSTEM_PROMPT_FILE,
+      approvalTools: env.AGENT_APPROVAL_TOOLS,
+      approvalTimeoutMs: env.AGENT_APPROVAL_TIMEOUT_MS,
+    },
+    mcp: {
+      servers: env.MCP_SERVERS,
+      toolTimeoutMs: env.MCP_TOOL_TIMEOUT_MS,
+      connectTimeoutMs: env.MCP_CONNECT_TIMEOUT_MS,
+      maxResultChars: env.MCP_MAX_RESULT_CHARS,
     },
     shutdown: {
       delayMs: env.SHUTDOWN_DELAY_MS ?? defaultShutdownDelayMs(env.NODE_ENV),

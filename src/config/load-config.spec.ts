@@ -1,4 +1,7 @@
-import { describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { DEVELOPMENT_JWT_SECRET } from './config.schema.js';
 import { ConfigError, loadConfig } from './load-config.js';
 
@@ -57,7 +60,6 @@ describe('loadConfig', () => {
         local: { warmupMs: 0, tokenDelayMs: 0 },
         openai: {
           baseUrl: 'https://api.openai.com/v1',
-          apiKey: 'not-set',
           model: '',
           timeoutMs: 30_000,
           maxRetries: 2,
@@ -72,7 +74,11 @@ describe('loadConfig', () => {
         maxSteps: 5,
         toolTimeoutMs: 5_000,
         historyMessages: 40,
+        historyChars: 100_000,
+        approvalTools: [],
+        approvalTimeoutMs: 300_000,
       },
+      mcp: { servers: [], toolTimeoutMs: 30_000, connectTimeoutMs: 10_000, maxResultChars: 100_000 },
       shutdown: { delayMs: 0, timeoutMs: 20_000, gracePeriodMs: 30_000 },
       log: { level: 'log', format: 'auto' },
     });
@@ -122,6 +128,15 @@ describe('loadConfig', () => {
       AGENT_MAX_STEPS: '8',
       AGENT_TOOL_TIMEOUT_MS: '2000',
       AGENT_HISTORY_MESSAGES: '20',
+      AGENT_HISTORY_CHARS: '5000',
+      AGENT_SYSTEM_PROMPT: 'You are terse.',
+      LLM_TEMPERATURE: '0.2',
+      LLM_MAX_TOKENS: '512',
+      AGENT_APPROVAL_TOOLS: 'calculator,files__*',
+      AGENT_APPROVAL_TIMEOUT_MS: '60000',
+      MCP_TOOL_TIMEOUT_MS: '9000',
+      MCP_CONNECT_TIMEOUT_MS: '3000',
+      MCP_MAX_RESULT_CHARS: '5000',
     });
     expect(warnings).toEqual([]);
     expect(config.database).toEqual({
@@ -139,6 +154,8 @@ describe('loadConfig', () => {
       model: 'qwen2.5-7b-instruct',
       timeoutMs: 15_000,
       maxRetries: 4,
+      temperature: 0.2,
+      maxTokens: 512,
     });
     expect(config.agent).toEqual({
       messageMaxChars: 2000,
@@ -149,7 +166,12 @@ describe('loadConfig', () => {
       maxSteps: 8,
       toolTimeoutMs: 2000,
       historyMessages: 20,
+      historyChars: 5000,
+      systemPrompt: { text: 'You are terse.', source: 'AGENT_SYSTEM_PROMPT' },
+      approvalTools: ['calculator', 'files__*'],
+      approvalTimeoutMs: 60_000,
     });
+    expect(config.mcp).toEqual({ servers: [], toolTimeoutMs: 9000, connectTimeoutMs: 3000, maxResultChars: 5000 });
     expect(config.http).toEqual({ port: 8080, host: '127.0.0.1' });
     expect(config.auth).toEqual({
       jwtSecret: 'a'.repeat(32),
@@ -208,6 +230,18 @@ describe('loadConfig', () => {
     expect(problems.some((line) => line.startsWith('WS_HEARTBEAT_MS:'))).toBe(true);
   });
 
+  it('reads AGENT_APPROVAL_TOOLS as tool names, <server>__* or *, and refuses anything else', () => {
+    expect(loadConfig({ AGENT_APPROVAL_TOOLS: ' calculator, files__* ,*' }).config.agent.approvalTools).toEqual([
+      'calculator',
+      'files__*',
+      '*',
+    ]);
+    expect(problemsOf({ AGENT_APPROVAL_TOOLS: 'calculator,files*', AGENT_APPROVAL_TIMEOUT_MS: '5' })).toEqual([
+      expect.stringMatching(/^AGENT_APPROVAL_TOOLS\.1: must list tool names, <server>__\* or \*/u),
+      expect.stringMatching(/^AGENT_APPROVAL_TIMEOUT_MS:/u),
+    ]);
+  });
+
   it('requires a JWT_SECRET of at least 32 characters in production, without echoing it', () => {
     expect(problemsOf({ NODE_ENV: 'production' })).toEqual([expect.stringMatching(/^JWT_SECRET: is required/u)]);
     const short = problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'hunter2' });
@@ -257,6 +291,79 @@ describe('loadConfig', () => {
       'AGENT_MAX_STEPS',
       'AGENT_MESSAGE_MAX_CHARS',
     ]);
+  });
+
+  describe('model settings', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'agent-gateway-prompt-'));
+    const promptFile = join(directory, 'prompt.md');
+    const blankFile = join(directory, 'blank.md');
+    writeFileSync(promptFile, 'You answer in French.\nNever guess.\n');
+    writeFileSync(blankFile, ' \n');
+
+    afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+    it('reads AGENT_SYSTEM_PROMPT_FILE once, exactly as written, and names it as the source', () => {
+      expect(loadConfig({ AGENT_SYSTEM_PROMPT_FILE: promptFile }).config.agent.systemPrompt).toEqual({
+        text: 'You answer in French.\nNever guess.\n',
+        source: `AGENT_SYSTEM_PROMPT_FILE (${promptFile})`,
+      });
+      expect(loadConfig({}).config.agent.systemPrompt).toBeUndefined();
+    });
+
+    it('refuses AGENT_SYSTEM_PROMPT and AGENT_SYSTEM_PROMPT_FILE together, without echoing the prompt', () => {
+      const problems = problemsOf({
+        AGENT_SYSTEM_PROMPT: 'Top secret instructions',
+        AGENT_SYSTEM_PROMPT_FILE: promptFile,
+      });
+      expect(problems).toEqual([expect.stringMatching(/^AGENT_SYSTEM_PROMPT, AGENT_SYSTEM_PROMPT_FILE: set one/u)]);
+      expect(problems.join('\n')).not.toContain('Top secret');
+    });
+
+    it('refuses a prompt file that cannot be read or is blank, and a blank or oversized prompt, naming each', () => {
+      const missing = join(directory, 'missing.md');
+      expect(problemsOf({ AGENT_SYSTEM_PROMPT_FILE: missing })).toEqual([
+        `AGENT_SYSTEM_PROMPT_FILE: cannot read the file (ENOENT) (got "${missing}")`,
+      ]);
+      expect(problemsOf({ AGENT_SYSTEM_PROMPT_FILE: directory })).toEqual([
+        expect.stringMatching(/^AGENT_SYSTEM_PROMPT_FILE: cannot read the file \(EISDIR\)/u),
+      ]);
+      expect(problemsOf({ AGENT_SYSTEM_PROMPT_FILE: blankFile })).toEqual([
+        expect.stringMatching(/^AGENT_SYSTEM_PROMPT_FILE: the file is empty/u),
+      ]);
+      const oversized = problemsOf({ AGENT_SYSTEM_PROMPT: 'x'.repeat(100_001) });
+      expect(oversized).toEqual(['AGENT_SYSTEM_PROMPT: must be at most 100000 characters']);
+      expect(problemsOf({ AGENT_SYSTEM_PROMPT: '   ' })).toEqual(['AGENT_SYSTEM_PROMPT: must not be blank']);
+    });
+
+    it('accepts LLM_TEMPERATURE from 0 to 2 and a positive whole LLM_MAX_TOKENS, and sends neither by default', () => {
+      const { openai } = loadConfig({ LLM_TEMPERATURE: '0', LLM_MAX_TOKENS: '1' }).config.llm;
+      expect(openai).toMatchObject({ temperature: 0, maxTokens: 1 });
+      expect(loadConfig({ LLM_TEMPERATURE: '2' }).config.llm.openai.temperature).toBe(2);
+      const defaults = loadConfig({}).config.llm.openai;
+      expect(defaults.temperature).toBeUndefined();
+      expect(defaults.maxTokens).toBeUndefined();
+      for (const [name, value] of [
+        ['LLM_TEMPERATURE', '2.5'],
+        ['LLM_TEMPERATURE', '-0.1'],
+        ['LLM_TEMPERATURE', 'warm'],
+        ['LLM_MAX_TOKENS', '0'],
+        ['LLM_MAX_TOKENS', '12.5'],
+      ] as const) {
+        expect(problemsOf({ [name]: value })).toEqual([
+          expect.stringMatching(new RegExp(`^${name}: .*\\(got "${value}"\\)$`, 'u')),
+        ]);
+      }
+    });
+
+    it('sets no API key when LLM_API_KEY is unset (requests then carry no Authorization header)', () => {
+      expect(loadConfig({}).config.llm.openai.apiKey).toBeUndefined();
+      expect(loadConfig({ LLM_API_KEY: 'sk-live' }).config.llm.openai.apiKey).toBe('sk-live');
+    });
+
+    it('bounds the history by AGENT_HISTORY_CHARS, a positive whole number', () => {
+      expect(loadConfig({ AGENT_HISTORY_CHARS: '2500' }).config.agent.historyChars).toBe(2500);
+      expect(problemsOf({ AGENT_HISTORY_CHARS: '0' })).toEqual([expect.stringMatching(/^AGENT_HISTORY_CHARS:/u)]);
+    });
   });
 
   it('waits SHUTDOWN_DELAY_MS = 5 s after SIGTERM in production, and not at all elsewhere unless it is set', () => {

@@ -1,8 +1,18 @@
 import type { AppConfig } from './app-config.js';
 import { crossFieldProblems, environmentSchema, toAppConfig } from './config.schema.js';
 
-/** Never echoed in problems: they are, or may contain (a password in the URL), secrets. */
-const SECRETS = new Set(['JWT_SECRET', 'LLM_API_KEY', 'DATABASE_URL', 'REDIS_URL']);
+/**
+ * Never echoed in problems: they are, or may contain (a password in the URL, a token in MCP headers), secrets.
+ * The system prompt is not a secret as such, but it is long and often proprietary.
+ */
+const SECRETS = new Set([
+  'JWT_SECRET',
+  'LLM_API_KEY',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'MCP_SERVERS',
+  'AGENT_SYSTEM_PROMPT',
+]);
 
 /** Thrown by {@link loadConfig}; `problems` names every bad variable, not just the first. */
 export class ConfigError extends Error {

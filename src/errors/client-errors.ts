@@ -115,12 +115,33 @@ export function runNotFound(runId: string): AppError {
   return new AppError('RUN_NOT_FOUND', `run ${runId} not found`);
 }
 
-export function runNotActive(runId: string, status: string): AppError {
+/** `action`: what the client tried (`cancel`, or `answer` a `tool_approval_required`), for the message. */
+export function runNotActive(runId: string, status: string, action: 'cancel' | 'answer' = 'cancel'): AppError {
   const message =
     status === 'running'
-      ? `run ${runId} is running on another instance; cancel it there`
+      ? `run ${runId} is running on another instance; ${action} it there`
       : `run ${runId} has already ended (${status})`;
   return new AppError('RUN_NOT_ACTIVE', message);
+}
+
+/** A `tool_approval` for a call that is not waiting: never asked about, already answered, or timed out. */
+export function toolCallNotPending(runId: string, toolCallId: string): AppError {
+  return new AppError(
+    'TOOL_CALL_NOT_PENDING',
+    `tool call ${JSON.stringify(toolCallId.slice(0, QUOTED_CHARS))} of run ${runId} is not waiting for approval (never requested, already answered, or timed out)`,
+  );
+}
+
+/**
+ * Fleet mode: a `tool_approval` for a run on another instance that could not be handed to it
+ * (Redis unreachable, or that instance not listening): nothing was decided, send it again.
+ */
+export function approvalUndelivered(runId: string): AppError {
+  return new AppError(
+    'STORAGE_UNAVAILABLE',
+    `the instance running run ${runId} could not be reached right now; send the answer again shortly`,
+    { retryable: true, retryAfterMs: STORAGE_RETRY_AFTER_MS },
+  );
 }
 
 export function tooManyRuns(maxRunsPerUser: number): AppError {

@@ -26,4 +26,5 @@ export const HTTP_STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   LLM_MISCONFIGURED: 502,
   NOT_FOUND: 404,
   FORBIDDEN: 403,
+  TOOL_CALL_NOT_PENDING: 409,
 };

@@ -2,13 +2,23 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy }
 import { type Observable, Subject } from 'rxjs';
 import { FleetBus } from './fleet-bus.service.js';
 
-/** What one instance may ask another to do. */
-export type ControlCommand = { readonly type: 'cancel'; readonly runId: string; readonly ownerId: string };
+/** What one instance may ask another to do: cancel a run, or settle its call waiting for approval. */
+export type ControlCommand =
+  | { readonly type: 'cancel'; readonly runId: string; readonly ownerId: string }
+  | {
+      readonly type: 'approval';
+      readonly runId: string;
+      readonly ownerId: string;
+      readonly toolCallId: string;
+      readonly approved: boolean;
+      readonly reason?: string;
+    };
 
 /**
- * Commands between instances, over one channel per instance: `agent_cancel` received by one
- * instance for a run executing on another is sent here. At most once (pub/sub): the sender also
- * records the request in PostgreSQL, which the executing instance reads while the bus is down.
+ * Commands between instances, over one channel per instance: `agent_cancel` and `tool_approval`
+ * received by one instance for a run executing on another are sent here. At most once (pub/sub):
+ * for a cancel the sender also records the request in PostgreSQL, which the executing instance
+ * reads while the bus is down; an approval that reaches no instance is reported to its sender.
  */
 @Injectable()
 export class InstanceControl implements OnApplicationBootstrap, OnModuleDestroy {
@@ -50,10 +60,15 @@ export class InstanceControl implements OnApplicationBootstrap, OnModuleDestroy 
 
 function parseCommand(message: string): ControlCommand | undefined {
   try {
-    const value = JSON.parse(message) as Partial<ControlCommand>;
-    return value.type === 'cancel' && typeof value.runId === 'string' && typeof value.ownerId === 'string'
-      ? { type: 'cancel', runId: value.runId, ownerId: value.ownerId }
-      : undefined;
+    const value = JSON.parse(message) as Record<string, unknown>;
+    const { type, runId, ownerId } = value;
+    if (typeof runId !== 'string' || typeof ownerId !== 'string') return undefined;
+    if (type === 'cancel') return { type, runId, ownerId };
+    const { toolCallId, approved, reason } = value;
+    if (type !== 'approval' || typeof toolCallId !== 'string' || typeof approved !== 'boolean') return undefined;
+    return typeof reason === 'string'
+      ? { type, runId, ownerId, toolCallId, approved, reason }
+      : { type, runId, ownerId, toolCallId, approved };
   } catch {
     return undefined;
   }

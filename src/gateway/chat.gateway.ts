@@ -13,6 +13,7 @@ import { type Observable, of } from 'rxjs';
 import { RunReplay } from '../agent/run-replay.service.js';
 import type { WebSocket } from 'ws';
 import { AgentSupervisor } from '../agent/agent.supervisor.js';
+import { ToolApprovalAnswers } from '../agent/tool-approval-answers.js';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
 import { validationFailed } from '../errors/client-errors.js';
@@ -27,6 +28,7 @@ import {
   type ThreadHistoryResult,
   type ThreadListRequest,
   type ThreadListResult,
+  type ToolApprovalRequest,
 } from '../protocol/events.js';
 import { ConnectionAdmission } from './connection-admission.js';
 import { ConnectionRegistry } from './connection.registry.js';
@@ -40,6 +42,7 @@ import {
   resumeSchema,
   threadHistorySchema,
   threadListSchema,
+  toolApprovalSchema,
 } from './request.schemas.js';
 import { RequestValidationPipe } from '../http/request-validation.pipe.js';
 import { WsErrorFilter } from './ws-error.filter.js';
@@ -59,6 +62,7 @@ export class ChatGateway implements OnGatewayConnection {
     private readonly replay: RunReplay,
     private readonly replays: ReplaySender,
     private readonly threads: ThreadsService,
+    private readonly approvals: ToolApprovalAnswers,
   ) {}
 
   // Deliberately synchronous: Nest does not await this, and binds message handlers right after it.
@@ -99,6 +103,15 @@ export class ChatGateway implements OnGatewayConnection {
     @MessageBody(new RequestValidationPipe(agentCancelSchema)) body: AgentCancelRequest,
   ): Promise<void> {
     await this.agent.cancel(this.userOf(socket), body.runId);
+  }
+
+  /** No direct reply: the run goes on with `tool_executing` (approved) or `tool_failed` `TOOL_REFUSED`. */
+  @SubscribeMessage('tool_approval')
+  async toolApproval(
+    @ConnectedSocket() socket: WebSocket,
+    @MessageBody(new RequestValidationPipe(toolApprovalSchema)) body: ToolApprovalRequest,
+  ): Promise<void> {
+    await this.approvals.answer(this.userOf(socket), body);
   }
 
   /**

@@ -10,6 +10,7 @@ import {
   type ResumeRequest,
   type ThreadHistoryRequest,
   type ThreadListRequest,
+  type ToolApprovalRequest,
 } from '../protocol/events.js';
 
 const requestId = z
@@ -45,6 +46,23 @@ export const agentCancelSchema = z.object({
   requestId: requestId.optional(),
   runId: id,
 }) satisfies z.ZodType<AgentCancelRequest>;
+
+/** Longest `reason` of a `tool_approval` (the model hears it). */
+const MAX_APPROVAL_REASON_CHARS = 1000;
+
+export const toolApprovalSchema = z.object({
+  requestId: requestId.optional(),
+  runId: id,
+  // The model's own id for the call (`call_…` from OpenAI): any short, printable string.
+  toolCallId: requestId,
+  approved: z.boolean(),
+  reason: userText
+    .refine(
+      (text) => text.length <= MAX_APPROVAL_REASON_CHARS,
+      `must be at most ${MAX_APPROVAL_REASON_CHARS} characters`,
+    )
+    .optional(),
+}) satisfies z.ZodType<ToolApprovalRequest>;
 
 export const resumeSchema = z.object({
   requestId: requestId.optional(),

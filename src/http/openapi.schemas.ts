@@ -109,7 +109,7 @@ export const OPENAPI_SCHEMAS = {
   ToolErrorCode: {
     type: 'string',
     description:
-      'Why a tool call failed: `INVALID_TOOL_ARGUMENTS` (not JSON, wrong type or missing field: the\nmessage names it), `UNKNOWN_TOOL`, `TOOL_TIMEOUT` (past `AGENT_TOOL_TIMEOUT_MS`), `TOOL_FAILED`.\n',
+      "Why a tool call failed: `INVALID_TOOL_ARGUMENTS` (not JSON, wrong type or missing field: the\nmessage names it), `UNKNOWN_TOOL`, `TOOL_TIMEOUT` (past `AGENT_TOOL_TIMEOUT_MS`, or\n`MCP_TOOL_TIMEOUT_MS` for an MCP tool), `TOOL_FAILED`, `TOOL_UNAVAILABLE` (an MCP tool's server\ncannot be reached now; it is being reconnected), `TOOL_RESULT_TOO_LARGE` (an MCP tool's result is\nover `MCP_MAX_RESULT_CHARS`), `TOOL_REFUSED` (a person refused the call, or nobody answered its `tool_approval_required`\nwithin `AGENT_APPROVAL_TIMEOUT_MS`; it did not run).\n",
     enum: [...TOOL_ERROR_CODES],
   },
   ActiveRun: {

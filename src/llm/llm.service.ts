@@ -1,10 +1,13 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import type { AppDependency } from '../app.dependencies.js';
+import type { AppConfig } from '../config/app-config.js';
+import { InjectConfig } from '../config/config.module.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
 import { LlmUnavailableError } from './llm.errors.js';
 import type { LlmChunk, LlmProvider, LlmRequest } from './llm.types.js';
 import { LLM_PROVIDER } from './llm.constants.js';
+import { describeModelSettings } from './model-settings.js';
 
 const DEPENDENCY: AppDependency = 'llm';
 
@@ -34,6 +37,7 @@ export class LlmService implements OnApplicationBootstrap {
   constructor(
     @Inject(LLM_PROVIDER) readonly provider: LlmProvider,
     private readonly readiness: ReadinessService,
+    @InjectConfig() private readonly config: AppConfig,
   ) {
     this.availability = new BehaviorSubject<LlmAvailability>({
       provider: this.provider.name,
@@ -44,6 +48,7 @@ export class LlmService implements OnApplicationBootstrap {
   }
 
   onApplicationBootstrap(): void {
+    this.logger.log(describeModelSettings(this.config));
     // Configuration, client and (local) model load gate readiness; reaching a remote endpoint does not.
     this.readiness.track(DEPENDENCY, (signal) => this.provider.init(signal), {
       details: () => this.healthDetails(),

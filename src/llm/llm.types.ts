@@ -2,7 +2,8 @@ import type { Usage } from '../protocol/events.js';
 
 /**
  * The provider-neutral model interface the agent talks to. A request is a conversation plus the
- * tools the model may call; the answer is a stream of chunks: text deltas, complete tool calls
+ * tools the model may call; the answer is a stream of chunks: text deltas, reasoning deltas (what
+ * reasoning models think before they answer: shown, never part of the answer), complete tool calls
  * (providers that stream tool-call fragments assemble them first), then one `finish` with usage.
  */
 
@@ -34,6 +35,7 @@ export interface LlmRequest {
 
 export type LlmChunk =
   | { readonly type: 'text'; readonly text: string }
+  | { readonly type: 'reasoning'; readonly text: string }
   | { readonly type: 'tool_call'; readonly call: LlmToolCall }
   | { readonly type: 'finish'; readonly usage: Usage };
 

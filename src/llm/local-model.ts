@@ -18,12 +18,16 @@ export interface LocalModelOptions {
  */
 const YIELD_AFTER_MS = 4;
 const ASKS_FOR_TIME = /\b(?:time|date|today|clock)\b/iu;
+/** `/tool <name> [JSON arguments]`: a call of any offered tool by name (MCP tools, say), for trying them out. */
+const NAMED_TOOL_CALL = /^\/tool\s+([A-Za-z0-9_-]{1,64})(?:\s+([\s\S]*))?$/u;
 
 /**
  * The embedded model: deterministic, offline, instant to install. It behaves like a small
  * tool-using model so the whole agent path (tool calls, tool results, streamed answer) runs for
  * real without a network or weights:
  * - a message containing arithmetic makes it call `calculator`, and `time`/`date` `current_time`;
+ * - a message `/tool <name> [JSON arguments]` makes it call that tool, when it is offered (how to
+ *   try an MCP server's tool without a real model: `/tool files__read {"path": "notes.txt"}`);
  * - given tool results, it answers with them;
  * - otherwise it quotes the user's message back, token by token.
  */
@@ -81,8 +85,12 @@ export class LocalModel implements LlmProvider {
     const last = request.messages.at(-1);
     if (last?.role !== 'user') return undefined;
     const offered = new Set((request.tools ?? []).map((tool) => tool.name));
-    const expression = findArithmetic(last.content);
     this.calls += 1;
+    const named = NAMED_TOOL_CALL.exec(last.content.trim());
+    if (named?.[1] !== undefined && offered.has(named[1])) {
+      return { id: `call_local_${this.calls}`, name: named[1], arguments: named[2]?.trim() ?? '{}' };
+    }
+    const expression = findArithmetic(last.content);
     if (expression !== undefined && offered.has('calculator')) {
       return { id: `call_local_${this.calls}`, name: 'calculator', arguments: JSON.stringify({ expression }) };
     }

@@ -9,8 +9,8 @@ import type { Usage } from '../protocol/events.js';
 export interface OpenAiProviderOptions {
   /** Base URL of an OpenAI-compatible API, including the version path (`https://api.openai.com/v1`). */
   readonly baseUrl: string;
-  /** Sent as the bearer token; never appears in error messages. */
-  readonly apiKey: string;
+  /** Sent as the bearer token; never appears in error messages. Unset: no `Authorization` header at all. */
+  readonly apiKey?: string;
   /** Model name passed with every request (`gpt-4o-mini`, or whatever the endpoint serves). */
   readonly model: string;
   /**
@@ -20,6 +20,10 @@ export interface OpenAiProviderOptions {
   readonly timeoutMs: number;
   /** Retries the SDK makes on connection errors, 408, 409, 429 and 5xx before the stream starts. */
   readonly maxRetries: number;
+  /** `temperature` of every request; unset: not sent (the server's default). */
+  readonly temperature?: number;
+  /** `max_tokens` of every request; unset: not sent (the server's default). */
+  readonly maxTokens?: number;
 }
 
 type ChunkStream = AsyncIterable<OpenAI.ChatCompletionChunk>;
@@ -39,7 +43,15 @@ export class OpenAiProvider implements LlmProvider {
     // second of start-up that the local default does not need.
     this.sdk = await import('openai');
     const { baseUrl, apiKey, timeoutMs, maxRetries } = this.options;
-    this.client = new this.sdk.default({ baseURL: baseUrl, apiKey, timeout: timeoutMs, maxRetries });
+    this.client = new this.sdk.default({
+      baseURL: baseUrl,
+      timeout: timeoutMs,
+      maxRetries,
+      // Without a key the SDK would read OPENAI_API_KEY from the environment (nothing but the config
+      // may), or refuse to start. A placeholder satisfies it, and a null default header removes the
+      // `Authorization` it would build: local servers (Ollama, llama.cpp) get none at all.
+      ...(apiKey === undefined ? { apiKey: 'no-key', defaultHeaders: { Authorization: null } } : { apiKey }),
+    });
   }
 
   async *stream(request: LlmRequest, signal: AbortSignal): AsyncGenerator<LlmChunk> {
@@ -48,12 +60,16 @@ export class OpenAiProvider implements LlmProvider {
     const idle = new AbortController();
     const calls = new ToolCallAssembler();
     let usage: Usage = { promptTokens: 0, completionTokens: 0 };
+    const { temperature, maxTokens } = this.options;
     const params: OpenAI.ChatCompletionCreateParamsStreaming = {
       model: this.options.model,
       messages: request.messages.map(toOpenAiMessage),
       tools: request.tools?.length ? request.tools.map(toOpenAiTool) : undefined,
       stream: true,
       stream_options: { include_usage: true },
+      ...(temperature === undefined ? {} : { temperature }),
+      // `max_tokens`, not OpenAI's newer `max_completion_tokens`: the one every compatible server reads.
+      ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }),
     };
     try {
       const pending = this.client.chat.completions.create(params, { signal: AbortSignal.any([signal, idle.signal]) });
@@ -65,6 +81,8 @@ export class OpenAiProvider implements LlmProvider {
           usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
         }
         for (const choice of chunk.choices) {
+          const reasoning = reasoningOf(choice.delta);
+          if (reasoning) yield { type: 'reasoning', text: reasoning };
           if (choice.delta.content) yield { type: 'text', text: choice.delta.content };
           for (const fragment of choice.delta.tool_calls ?? []) calls.add(fragment);
           if (choice.finish_reason) yield* calls.flush();
@@ -163,6 +181,16 @@ function toOpenAiMessage(message: LlmMessage): OpenAI.ChatCompletionMessageParam
   }
 }
 
+/**
+ * The reasoning text of a delta: `reasoning_content` (vLLM, llama.cpp, DeepSeek) or `reasoning`
+ * (Ollama, OpenRouter). Not in OpenAI's own types: its API does not stream reasoning.
+ */
+function reasoningOf(delta: OpenAI.ChatCompletionChunk.Choice.Delta): string | undefined {
+  const { reasoning_content: content, reasoning } = delta as { reasoning_content?: unknown; reasoning?: unknown };
+  if (typeof content === 'string' && content !== '') return content;
+  return typeof reasoning === 'string' && reasoning !== '' ? reasoning : undefined;
+}
+
 function toOpenAiTool(tool: LlmToolSpec): OpenAI.ChatCompletionTool {
   return {
     type: 'function',
@@ -174,7 +202,7 @@ function describeFailure(error: unknown, { apiKey, timeoutMs }: OpenAiProviderOp
   const message = errorLike(error)?.message ?? String(error);
   // Error bodies come from the server, and some echo the credential they refused. Keys too short
   // to be secret ("none", "ollama") are left alone rather than mangling the message.
-  const detail = apiKey.length >= 8 ? message.replaceAll(apiKey, '***') : message;
+  const detail = apiKey !== undefined && apiKey.length >= 8 ? message.replaceAll(apiKey, '***') : message;
   if (sdk === undefined) return `LLM client failed: ${detail}`;
   const { APIConnectionError, APIConnectionTimeoutError, APIError } = sdk;
   if (error instanceof APIConnectionTimeoutError) return `LLM endpoint did not answer within ${timeoutMs} ms`;

@@ -6,9 +6,11 @@ import { ProviderKeys } from '../auth/provider-keys.service.js';
 import { DatabaseService } from '../database/database.service.js';
 import { FleetBus } from '../fleet/fleet-bus.service.js';
 import { ConnectionRegistry } from '../gateway/connection.registry.js';
+import { McpServers } from '../mcp/mcp-servers.service.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
 import { recordAuth } from './auth.metrics.js';
 import { recordConnections } from './connection.metrics.js';
+import { recordMcpServers } from './mcp.metrics.js';
 import { recordFleet } from './fleet.metrics.js';
 import { processMetrics } from './process.metrics.js';
 import { recordReadiness } from './readiness.metrics.js';
@@ -38,6 +40,7 @@ export class MetricsService implements OnModuleDestroy {
     database: DatabaseService,
     bus: FleetBus,
     providerKeys: ProviderKeys,
+    mcp: McpServers,
   ) {
     this.subscription.add(recordReadiness(this.registry, readiness.snapshot$, readiness.startupTimeoutMs));
     this.subscription.add(
@@ -51,6 +54,15 @@ export class MetricsService implements OnModuleDestroy {
         ...(bus.enabled ? { bus: { health$: bus.health$, stats: () => bus.stats } } : {}),
       }),
     );
+    if (mcp.connections.length > 0) {
+      this.subscription.add(
+        recordMcpServers(
+          this.registry,
+          mcp.connections.map((connection) => connection.server.name),
+          mcp.status$,
+        ),
+      );
+    }
     if (providerKeys.enabled) {
       this.subscription.add(
         recordAuth(this.registry, { health$: providerKeys.health$, stats: () => providerKeys.stats }),

@@ -27,6 +27,7 @@ export const ERROR_CODES = [
   'LLM_MISCONFIGURED',
   'NOT_FOUND',
   'FORBIDDEN',
+  'TOOL_CALL_NOT_PENDING',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -60,6 +61,17 @@ export interface ErrorPayload {
 }
 
 /** Why a tool call failed, in `tool_failed` frames; the run goes on and the model hears the reason. */
-export const TOOL_ERROR_CODES = ['INVALID_TOOL_ARGUMENTS', 'UNKNOWN_TOOL', 'TOOL_TIMEOUT', 'TOOL_FAILED'] as const;
+export const TOOL_ERROR_CODES = [
+  'INVALID_TOOL_ARGUMENTS',
+  'UNKNOWN_TOOL',
+  'TOOL_TIMEOUT',
+  'TOOL_FAILED',
+  /** An MCP tool's server cannot be reached now (it died, or does not answer); it is being reconnected. */
+  'TOOL_UNAVAILABLE',
+  /** An MCP tool's result is longer than `MCP_MAX_RESULT_CHARS`. */
+  'TOOL_RESULT_TOO_LARGE',
+  /** A person refused the call (`tool_approval` with `approved: false`), or nobody answered within `AGENT_APPROVAL_TIMEOUT_MS`. */
+  'TOOL_REFUSED',
+] as const;
 
 export type ToolErrorCode = (typeof TOOL_ERROR_CODES)[number];

@@ -23,6 +23,7 @@ export interface Frame<E extends string = string, D = unknown> {
 export interface ClientRequests {
   agent_request: AgentRequest;
   agent_cancel: AgentCancelRequest;
+  tool_approval: ToolApprovalRequest;
   resume: ResumeRequest;
   thread_list: ThreadListRequest;
   thread_history: ThreadHistoryRequest;
@@ -40,6 +41,21 @@ export interface AgentRequest {
 export interface AgentCancelRequest {
   readonly requestId?: string;
   readonly runId: string;
+}
+
+/**
+ * Answers a run's `tool_approval_required`, from any connection of the run's user (on any instance
+ * in fleet mode). No direct reply: the run goes on with `tool_executing` (approved) or `tool_failed`
+ * `TOOL_REFUSED` (refused). The first answer wins; a call no longer waiting is `TOOL_CALL_NOT_PENDING`.
+ */
+export interface ToolApprovalRequest {
+  readonly requestId?: string;
+  readonly runId: string;
+  /** The `toolCallId` of the `tool_approval_required` being answered. */
+  readonly toolCallId: string;
+  readonly approved: boolean;
+  /** Why (1–1000 characters): with a refusal, the model hears it. */
+  readonly reason?: string;
 }
 
 /** Replays a run's events after `afterSeq` (0: all), then follows it live if it is still going. */
@@ -137,9 +153,27 @@ export interface AgentStarted extends RunEventBase {
 export interface AgentQueued extends RunEventBase {
   readonly position: number;
 }
-/** The model is working on step `step` (1, 2, …: one per model call). */
+/**
+ * The model is working on step `step` (1, 2, …: one per model call): once without `text` as the
+ * step starts, then once per piece of reasoning a reasoning model streams (`reasoning_content`).
+ * That text is shown, never part of the answer.
+ */
 export interface AgentThinking extends RunEventBase {
   readonly step: number;
+  /** A piece of the model's reasoning, in order; absent on the event that starts the step. */
+  readonly text?: string;
+}
+/**
+ * The run is paused until a person answers with `tool_approval` (or `AGENT_APPROVAL_TIMEOUT_MS`
+ * passes: the call is then refused). Still waiting while no `tool_executing` or `tool_failed` with
+ * the same call id (`callId` there) has followed and the run has not ended.
+ */
+export interface ToolApprovalRequired extends RunEventBase {
+  readonly toolCallId: string;
+  /** The tool's name (an MCP tool's is `<server>__<tool>`). */
+  readonly name: string;
+  /** The arguments the model gave: parsed when they are JSON, the raw text otherwise. */
+  readonly arguments: unknown;
 }
 export interface ToolExecuting extends RunEventBase {
   readonly callId: string;
@@ -185,6 +219,7 @@ export interface RunEvents {
   agent_started: AgentStarted;
   agent_queued: AgentQueued;
   agent_thinking: AgentThinking;
+  tool_approval_required: ToolApprovalRequired;
   tool_executing: ToolExecuting;
   tool_completed: ToolCompleted;
   tool_failed: ToolFailed;

@@ -6,7 +6,8 @@ import type { StoredRunEvent, ToolStep } from './thread.types.js';
 /** At most this many rows per INSERT (SQLite caps the number of bound variables). */
 const ROWS_PER_INSERT = 500;
 const DELTA = 'agent_message_delta';
-const TOOL_EVENTS = ['tool_executing', 'tool_completed', 'tool_failed'];
+/** A refused call has no `tool_executing`: its step's arguments come from `tool_approval_required`. */
+const TOOL_EVENTS = ['tool_approval_required', 'tool_executing', 'tool_completed', 'tool_failed'];
 /**
  * The stored form of consecutive `agent_message_delta` events of one run: one row, keyed by the
  * last one's `seq`, holding every delta's text. A streamed answer is hundreds of deltas of a word
@@ -72,7 +73,12 @@ export class RunEventRepository {
       .orderBy('seq')
       .execute();
     for (const row of rows) {
-      const data = JSON.parse(row.payload) as { callId: string; tool: string } & Partial<ToolStep>;
+      const payload = JSON.parse(row.payload) as Record<string, unknown>;
+      const data = (
+        row.event === 'tool_approval_required'
+          ? { callId: payload.toolCallId, tool: payload.name, args: payload.arguments }
+          : payload
+      ) as { callId: string; tool: string } & Partial<ToolStep>;
       const ofRun = steps.get(row.run_id) ?? [];
       steps.set(row.run_id, ofRun);
       let step = ofRun.find((candidate) => candidate.callId === data.callId);

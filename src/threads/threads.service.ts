@@ -80,13 +80,8 @@ export class ThreadsService implements OnApplicationBootstrap {
     // answer in the page, and is then not reported as running (two replies on the page otherwise).
     const runningId = before === undefined ? (await this.runs.runningInThreads([threadId])).get(threadId) : undefined;
     const newestFirst = await this.messages.listNewestFirst(threadId, limit + 1, before);
-    const messages = newestFirst.slice(0, limit).reverse();
-    const answered = messages.filter((message) => message.role === 'assistant' && message.runId !== undefined);
-    const steps = await this.runEvents.toolSteps(answered.map((message) => message.runId ?? ''));
-    const page = messages.map((message) => {
-      const ofRun = message.role === 'assistant' && message.runId !== undefined ? steps.get(message.runId) : undefined;
-      return ofRun === undefined ? message : { ...message, steps: ofRun };
-    });
+    const page = await this.withSteps(newestFirst.slice(0, limit).reverse());
+    const answered = page.filter((message) => message.role === 'assistant' && message.runId !== undefined);
     const activeRun =
       runningId === undefined || answered.some((message) => message.runId === runningId)
         ? undefined
@@ -105,9 +100,19 @@ export class ThreadsService implements OnApplicationBootstrap {
     return thread;
   }
 
-  /** The last `count` messages of a thread, oldest first: what the model sees. */
+  /** The last `count` messages of a thread, oldest first, answers with their tool calls: what the model sees. */
   async recentMessages(threadId: string, count: number): Promise<Message[]> {
-    return (await this.messages.listNewestFirst(threadId, count)).reverse();
+    return this.withSteps((await this.messages.listNewestFirst(threadId, count)).reverse());
+  }
+
+  /** Assistant messages with the tool calls of the run that produced them (one query for all). */
+  private async withSteps(messages: readonly Message[]): Promise<Message[]> {
+    const answered = messages.filter((message) => message.role === 'assistant' && message.runId !== undefined);
+    const steps = await this.runEvents.toolSteps(answered.map((message) => message.runId ?? ''));
+    return messages.map((message) => {
+      const ofRun = message.role === 'assistant' && message.runId !== undefined ? steps.get(message.runId) : undefined;
+      return ofRun === undefined ? message : { ...message, steps: ofRun };
+    });
   }
 
   async findRun(ownerId: string, runId: string): Promise<Run> {

@@ -431,4 +431,31 @@ describe('the chat page in Chromium', () => {
       expect(problems).toEqual([]);
     });
   });
+
+  it('asks before a tool call with Approve / Reject: approved, the step runs; rejected, it is shown refused', async () => {
+    const server = await spawn({ AGENT_APPROVAL_TOOLS: 'calculator' });
+    await server.ready();
+    const page = await signedInPage(server, 'lee');
+    await withScreenshot(page, 'tool-approval', async () => {
+      await send(page, CALCULATION.message);
+      const request = page.locator('#messages li.approval');
+      await request.waitFor();
+      await expect(request.textContent()).resolves.toContain('calculator({"expression":"12 * (3 + 4)"})');
+      await snapshot(page, 'tool-approval-1-asked');
+      await request.getByRole('button', { name: 'Approve' }).click();
+      await expect(finishedReply(page)).resolves.toEqual({ text: CALCULATION.answer, status: 'completed' });
+      await expect(messages(page)).resolves.toEqual([CALCULATION.message, CALCULATION.step, CALCULATION.answer]);
+      await expect(request.count()).resolves.toBe(0);
+
+      await page.getByRole('button', { name: 'New chat' }).click();
+      await send(page, CALCULATION.message);
+      await request.waitFor();
+      await request.getByRole('button', { name: 'Reject' }).click();
+      await expect(finishedReply(page)).resolves.toMatchObject({ status: 'completed' });
+      const refused = page.locator('#messages li.tool');
+      await expect(refused.textContent()).resolves.toContain('failed: the user refused this call');
+      await expect(request.count()).resolves.toBe(0);
+      expect(problems).toEqual([]);
+    });
+  });
 });

@@ -51,6 +51,7 @@ const RUN_EVENTS = Object.keys({
   agent_started: true,
   agent_queued: true,
   agent_thinking: true,
+  tool_approval_required: true,
   tool_executing: true,
   tool_completed: true,
   tool_failed: true,

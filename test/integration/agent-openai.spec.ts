@@ -1,9 +1,13 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import {
   type FakeOpenAi,
   type FakeRequest,
   finishChunk,
+  reasoningDelta,
   startFakeOpenAi,
   textDelta,
   textStream,
@@ -456,5 +460,172 @@ describe('agent runs with LLM_PROVIDER=openai and AGENT_MAX_STEPS=2 when the mod
     expect(only(frames, 'agent_thinking').map((data) => data.step)).toEqual([1, 2]);
     expect(frames.at(-1)?.data).toMatchObject({ code: 'STEP_LIMIT_REACHED', retryable: false });
     expect(fake.requests).toHaveLength(2);
+  });
+});
+
+describe('agent runs with LLM_PROVIDER=openai, a system prompt file, LLM_TEMPERATURE, LLM_MAX_TOKENS and no LLM_API_KEY', () => {
+  const PROMPT = 'You are the ACME assistant. Secret escalation word: PINEAPPLE.\n';
+  let directory: string;
+  let promptFile: string;
+  let fake: FakeOpenAi;
+  let app: TestApp;
+  let first: number;
+
+  beforeAll(async () => {
+    directory = mkdtempSync(join(tmpdir(), 'agent-gateway-prompt-'));
+    promptFile = join(directory, 'system-prompt.txt');
+    writeFileSync(promptFile, PROMPT);
+    fake = await startFakeOpenAi();
+    app = await startTestApp({
+      ready: true,
+      env: openAiEnv(fake.url, {
+        AGENT_SYSTEM_PROMPT_FILE: promptFile,
+        LLM_TEMPERATURE: '0.3',
+        LLM_MAX_TOKENS: '200',
+      }),
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await fake.close();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  beforeEach(() => {
+    first = fake.requests.length;
+  });
+
+  it('logs the model settings once at start-up: provider, model, URL, temperature, max tokens, prompt length and source, never the prompt', () => {
+    const lines = app.logs.entries.filter((entry) => entry.message.startsWith('model: '));
+    expect(lines).toEqual([
+      expect.objectContaining({
+        context: 'Llm',
+        message: `model: provider openai, model test-model, base URL ${fake.url}, temperature 0.3, max tokens 200, API key none (no Authorization header), system prompt: ${PROMPT.length} characters from AGENT_SYSTEM_PROMPT_FILE (${promptFile})`,
+      }),
+    ]);
+    expect(app.logs.lines().filter((line) => line.includes('PINEAPPLE'))).toEqual([]);
+  });
+
+  it('streams the reasoning as agent_thinking text after the step starts, and keeps it out of the answer', async () => {
+    fake.script({
+      kind: 'stream',
+      chunks: [
+        reasoningDelta('The user greets me; '),
+        reasoningDelta('greet back.'),
+        textDelta('Hello'),
+        textDelta('!'),
+        finishChunk('stop'),
+      ],
+    });
+    const alice = await app.connectAs();
+
+    const frames = await alice.request('reasoning', 'Hi');
+
+    expect(names(frames)).toEqual([
+      'agent_started',
+      'agent_thinking',
+      'agent_thinking',
+      'agent_thinking',
+      'agent_message_delta',
+      'agent_message_delta',
+      'agent_completed',
+    ]);
+    expect(only(frames, 'agent_thinking').map(({ step, text }) => ({ step, text }))).toEqual([
+      { step: 1, text: undefined },
+      { step: 1, text: 'The user greets me; ' },
+      { step: 1, text: 'greet back.' },
+    ]);
+    expect(frames.at(-1)?.data).toMatchObject({ message: { content: 'Hello!' } });
+    const history = await threadHistory(alice, 'reasoning-history', frames[0]?.data.threadId);
+    expect(history).toEqual([
+      expect.objectContaining({ role: 'user', content: 'Hi' }),
+      expect.objectContaining({ role: 'assistant', content: 'Hello!' }),
+    ]);
+  });
+
+  it('gives the third turn the thread as it happened: prompt, tool call, its result, both answers, then the new message', async () => {
+    const alice = await app.connectAs();
+    fake.script(
+      toolCallStream({ id: 'call_calc', name: 'calculator', argumentFragments: ['{"expression": "6*7"}'] }),
+      textStream(['It is ', '42.']),
+    );
+    const turn1 = await alice.request('turn-1', 'What is 6 times 7?');
+    expect(turn1.at(-1)?.event).toBe('agent_completed');
+    const threadId = turn1[0]?.data.threadId;
+    fake.script({
+      kind: 'stream',
+      chunks: [reasoningDelta('They thank me.'), textDelta('You are welcome.'), finishChunk('stop')],
+    });
+    expect((await alice.request('turn-2', 'Thanks!', threadId)).at(-1)?.event).toBe('agent_completed');
+    fake.script(textStream(['Sure.']));
+    expect((await alice.request('turn-3', 'And 6 times 8?', threadId)).at(-1)?.event).toBe('agent_completed');
+
+    expect(fake.requests).toHaveLength(first + 4);
+    const third = await fake.received(first + 3);
+    expect(third.body.messages).toEqual([
+      { role: 'system', content: PROMPT },
+      { role: 'user', content: 'What is 6 times 7?' },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          { id: 'call_calc', type: 'function', function: { name: 'calculator', arguments: '{"expression":"6*7"}' } },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'call_calc', content: '{"expression":"6*7","result":42}' },
+      { role: 'assistant', content: 'It is 42.' },
+      { role: 'user', content: 'Thanks!' },
+      { role: 'assistant', content: 'You are welcome.' },
+      { role: 'user', content: 'And 6 times 8?' },
+    ]);
+    // Every model call, the second step of a turn included, starts with the prompt and carries the settings.
+    for (const request of fake.requests.slice(first)) {
+      expect(request.body).toMatchObject({ temperature: 0.3, max_tokens: 200 });
+      expect((request.body.messages as any[])[0]).toEqual({ role: 'system', content: PROMPT });
+      expect(request.headers).not.toHaveProperty('authorization');
+    }
+  });
+});
+
+describe('agent runs with LLM_PROVIDER=openai and a history budget of AGENT_HISTORY_CHARS=60', () => {
+  let fake: FakeOpenAi;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    app = await startTestApp({
+      ready: true,
+      env: openAiEnv(fake.url, { AGENT_HISTORY_CHARS: '60', AGENT_SYSTEM_PROMPT: 'Be brief.' }),
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+    await fake.close();
+  });
+
+  it('drops the oldest turn, tool call and result together, and keeps the system prompt whatever the budget', async () => {
+    const alice = await app.connectAs();
+    fake.script(
+      toolCallStream({ id: 'call_old', name: 'calculator', argumentFragments: ['{"expression": "6*7"}'] }),
+      textStream(['It is 42.']),
+    );
+    const turn1 = await alice.request('budget-1', 'What is 6 times 7?');
+    const threadId = turn1[0]?.data.threadId;
+    fake.script(textStream(['ok']));
+    await alice.request('budget-2', 'Twenty characters!!', threadId);
+    fake.script(textStream(['ok']));
+    await alice.request('budget-3', 'Ten chars.', threadId);
+
+    // Turn 3 sees 'Ten chars.' (10) + 'ok' (2) + 'Twenty characters!!' (19) = 31; the first turn
+    // (18 + 'It is 42.' + the call and its result) would not fit in 60.
+    const third = await fake.received(3);
+    expect(third.body.messages).toEqual([
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Twenty characters!!' },
+      { role: 'assistant', content: 'ok' },
+      { role: 'user', content: 'Ten chars.' },
+    ]);
   });
 });

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { LLM_PROVIDER } from '../../src/llm/llm.constants.js';
+import type { LlmProvider, LlmRequest } from '../../src/llm/llm.types.js';
 import { LocalModel } from '../../src/llm/local-model.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { signToken } from '../support/tokens.js';
@@ -91,5 +93,59 @@ describe('agent runs over the gateway', () => {
       const completed = events.at(-1)?.data.message as { content: string };
       expect(completed.content).toContain(`message ${index}`);
     });
+  });
+});
+
+describe('agent runs on the embedded model with AGENT_SYSTEM_PROMPT', () => {
+  let app: TestApp;
+  /** What the embedded model was asked, call by call. */
+  const requests: LlmRequest[] = [];
+
+  beforeAll(async () => {
+    const local = new LocalModel({ warmupMs: 0, tokenDelayMs: 0 });
+    const recording: LlmProvider = {
+      name: local.name,
+      remote: local.remote,
+      init: (signal) => local.init(signal),
+      stream: (request, signal) => {
+        requests.push(request);
+        return local.stream(request, signal);
+      },
+    };
+    app = await startTestApp({
+      ready: true,
+      env: { AGENT_SYSTEM_PROMPT: 'You are a careful assistant.' },
+      override: (builder) => builder.overrideProvider(LLM_PROVIDER).useValue(recording),
+    });
+  });
+
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('keeps working with the system message first and earlier tool calls replayed in the history', async () => {
+    const alice = await app.connectAs();
+    const before = requests.length; // the readiness self-check
+
+    const turn1 = await alice.request('local-1', 'What is 6 * 7?');
+    const turn2 = await alice.request('local-2', 'Thanks', turn1[0]?.data.threadId);
+
+    expect(turn1.map((frame) => frame.event)).toContain('tool_completed');
+    expect(turn1.at(-1)?.data).toMatchObject({ message: { content: '6 * 7 = 42.' } });
+    expect(turn2.at(-1)?.event).toBe('agent_completed');
+    expect(turn2.at(-1)?.data).toMatchObject({ message: { content: expect.stringContaining('You said: "Thanks"') } });
+    const calls = requests.slice(before);
+    expect(calls).toHaveLength(3);
+    expect(calls.map((request) => request.messages[0])).toEqual(
+      calls.map(() => ({ role: 'system', content: 'You are a careful assistant.' })),
+    );
+    expect(calls[2]?.messages.map((message) => message.role)).toEqual([
+      'system',
+      'user',
+      'assistant',
+      'tool',
+      'assistant',
+      'user',
+    ]);
   });
 });

@@ -42,6 +42,7 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const CLIENT_EVENTS = [
   'agent_request',
   'agent_cancel',
+  'tool_approval',
   'resume',
   'thread_list',
   'thread_history',
@@ -59,6 +60,7 @@ const RUN_EVENTS = [
   'agent_started',
   'agent_queued',
   'agent_thinking',
+  'tool_approval_required',
   'tool_executing',
   'tool_completed',
   'tool_failed',
@@ -92,6 +94,13 @@ type Presence<T> = { readonly [K in keyof T]-?: Partial<Pick<T, K>> extends Pick
 const CLIENT_FIELDS: { readonly [E in keyof ClientRequests]: Presence<ClientRequests[E]> } = {
   agent_request: { requestId: 'required', message: 'required', threadId: 'optional' },
   agent_cancel: { requestId: 'optional', runId: 'required' },
+  tool_approval: {
+    requestId: 'optional',
+    runId: 'required',
+    toolCallId: 'required',
+    approved: 'required',
+    reason: 'optional',
+  },
   resume: { requestId: 'optional', runId: 'required', afterSeq: 'required' },
   thread_list: { requestId: 'required', limit: 'optional', cursor: 'optional' },
   thread_history: { requestId: 'required', threadId: 'required', before: 'optional', limit: 'optional' },
@@ -141,7 +150,8 @@ const SERVER_FIELDS: { readonly [E in ServerEventName]: Presence<ServerEvents[E]
   },
   agent_started: { ...RUN_BASE, threadId: 'required', userMessage: 'required' },
   agent_queued: { ...RUN_BASE, position: 'required' },
-  agent_thinking: { ...RUN_BASE, step: 'required' },
+  agent_thinking: { ...RUN_BASE, step: 'required', text: 'optional' },
+  tool_approval_required: { ...RUN_BASE, toolCallId: 'required', name: 'required', arguments: 'required' },
   tool_executing: { ...RUN_BASE, callId: 'required', tool: 'required', args: 'required' },
   tool_completed: { ...RUN_BASE, callId: 'required', tool: 'required', result: 'required' },
   tool_failed: { ...RUN_BASE, callId: 'required', tool: 'required', error: 'required' },
@@ -639,6 +649,7 @@ describe('frames captured from a running app', () => {
 
     // Tools: one answers, one does not exist, one gets arguments that are not JSON.
     firstStep
+      .reasoning('The user wants 6 * 7; ', 'the calculator knows.')
       .text('Let me compute. ')
       .toolCall({ id: 'call-1', name: 'calculator', arguments: '{"expression":"6 * 7"}' })
       .toolCall({ id: 'call-2', name: 'weather', arguments: '{"city":"Paris"}' })
@@ -785,8 +796,61 @@ describe('frames captured from a running app', () => {
     ]);
   }
 
+  /** AGENT_APPROVAL_TOOLS=calculator: one call approved, one refused, answers that find nothing waiting. */
+  async function driveApprovals(): Promise<void> {
+    const model = new ScriptedModel();
+    const app = await startTestApp({
+      ready: true,
+      env: { AGENT_APPROVAL_TOOLS: 'calculator' },
+      override: (builder) => builder.overrideProvider(LLM_PROVIDER).useValue(model),
+    });
+    apps.push(app);
+    const grace = await established(app.connect({ token: signToken({ sub: 'grace' }) }));
+    send(grace, 'agent_request', { requestId: 'g1', message: 'What is 6 * 7?' });
+    const started = await grace.waitFor('agent_started', (data) => data.requestId === 'g1');
+    const runId = String(started.data.runId);
+    (await model.nextCall())
+      .toolCall({ id: 'call-a', name: 'calculator', arguments: '{"expression":"6 * 7"}' })
+      .toolCall({ id: 'call-b', name: 'calculator', arguments: '{"expression":"6 * 8"}' })
+      .finish();
+    await grace.waitFor('tool_approval_required', (data) => data.toolCallId === 'call-a');
+    send(grace, 'tool_approval', { requestId: 'approve-a', runId, toolCallId: 'call-a', approved: true });
+    await grace.waitFor('tool_approval_required', (data) => data.toolCallId === 'call-b');
+    send(grace, 'tool_approval', { runId, toolCallId: 'call-b', approved: false, reason: 'one is enough' });
+    (await model.nextCall()).text('42.').finish();
+    expect((await grace.runEnd('g1')).event).toBe('agent_completed');
+    send(grace, 'tool_approval', { requestId: 'approve-late', runId, toolCallId: 'call-b', approved: true });
+    expect((await grace.waitFor('error', (data) => data.requestId === 'approve-late')).data.code).toBe(
+      'RUN_NOT_ACTIVE',
+    );
+    await sendWrong(
+      grace,
+      'tool_approval',
+      { requestId: 'w-approval', runId, toolCallId: 'call-b' },
+      (answer) => answer.requestId === 'w-approval',
+    );
+
+    send(grace, 'agent_request', { requestId: 'g2', message: 'What is 2 + 2?' });
+    const second = await grace.waitFor('agent_started', (data) => data.requestId === 'g2');
+    (await model.nextCall())
+      .toolCall({ id: 'call-c', name: 'calculator', arguments: '{"expression":"2 + 2"}' })
+      .finish();
+    await grace.waitFor('tool_approval_required', (data) => data.toolCallId === 'call-c');
+    send(grace, 'tool_approval', {
+      requestId: 'wrong-call',
+      runId: second.data.runId,
+      toolCallId: 'call-x',
+      approved: true,
+    });
+    expect((await grace.waitFor('error', (data) => data.requestId === 'wrong-call')).data.code).toBe(
+      'TOOL_CALL_NOT_PENDING',
+    );
+    send(grace, 'agent_cancel', { runId: second.data.runId });
+    expect((await grace.runEnd('g2')).event).toBe('agent_cancelled');
+  }
+
   beforeAll(async () => {
-    await Promise.all([driveReadyApp(), driveEarlyFrames(), driveFailedStart()]);
+    await Promise.all([driveReadyApp(), driveEarlyFrames(), driveFailedStart(), driveApprovals()]);
   });
 
   afterAll(async () => {
@@ -820,6 +884,7 @@ describe('frames captured from a running app', () => {
       'SERVICE_SHUTTING_DOWN',
       'THREAD_NOT_FOUND',
       'TOKEN_EXPIRED',
+      'TOOL_CALL_NOT_PENDING',
       'TOO_MANY_EARLY_FRAMES',
       'UNAUTHORIZED',
       'UNKNOWN_EVENT',
@@ -834,7 +899,7 @@ describe('frames captured from a running app', () => {
   });
 
   it('rejects every request the server refused as invalid', () => {
-    expect(refused).toHaveLength(12);
+    expect(refused).toHaveLength(13);
     for (const { frame, answer } of refused) {
       expect({ frame, code: answer.data.code }).toEqual({
         frame,

@@ -122,6 +122,35 @@ describe('the client SDK', () => {
       expect(threads.map((thread) => thread.id)).toEqual([run.threadId]);
     });
 
+    it('yields tool_approval_required with the call pending, and approve() / reject() answer it', async () => {
+      app = await startTestApp({ ready: true, env: { AGENT_APPROVAL_TOOLS: 'calculator' } });
+      const alice = client();
+      await alice.connect();
+      const approved = alice.run('What is 6*7?');
+      const seen: RunFrame[] = [];
+      for await (const frame of approved) {
+        seen.push(frame);
+        if (frame.event !== 'tool_approval_required') continue;
+        expect(approved.pendingApproval).toEqual(frame.data);
+        expect(frame.data).toMatchObject({ name: 'calculator', arguments: { expression: '6*7' } });
+        approved.approve();
+      }
+      expect(approved.pendingApproval).toBeUndefined();
+      expect(seen.map((frame) => frame.event)).toEqual(
+        expect.arrayContaining(['tool_approval_required', 'tool_executing', 'tool_completed', 'agent_completed']),
+      );
+
+      const refused = alice.run('What is 6*8?');
+      for await (const frame of refused) {
+        if (frame.event === 'tool_approval_required') refused.reject('not now');
+        if (frame.event === 'tool_failed') {
+          expect(refused.pendingApproval).toBeUndefined();
+          expect(frame.data.error).toEqual({ code: 'TOOL_REFUSED', message: expect.stringContaining('not now') });
+        }
+      }
+      expect((await refused.result).status).toBe('completed');
+    });
+
     it('cancels a run, also one cancelled before the server acknowledged it', async () => {
       app = await startTestApp({ ready: true, env: { LOCAL_LLM_TOKEN_DELAY_MS: '50' } });
       const alice = client();

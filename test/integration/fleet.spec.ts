@@ -223,6 +223,33 @@ fleetDescribe('fleet mode (two instances, one PostgreSQL schema, one Redis)', ()
     expect(error.data.code).toBe('RUN_NOT_FOUND');
   });
 
+  it('takes a tool_approval sent to the other instance to the run waiting for it; refuses a wrong call or user there', async () => {
+    const a = await replica({ AGENT_APPROVAL_TOOLS: 'calculator' });
+    const b = await replica({ AGENT_APPROVAL_TOOLS: 'calculator' });
+    const { owner, runId, call } = await runOn(a);
+    call.toolCall({ id: 'c1', name: 'calculator', arguments: '{"expression":"6 * 7"}' }).finish();
+    await owner.waitFor('tool_approval_required', (data) => data.toolCallId === 'c1');
+    const other = await b.app.connectAs('alice');
+    other.send('resume', { runId, afterSeq: 0 });
+    await other.waitFor('tool_approval_required', (data) => data.toolCallId === 'c1');
+
+    other.send('tool_approval', { requestId: 'wrong', runId, toolCallId: 'c9', approved: true });
+    expect((await other.waitFor('error', (data) => data.requestId === 'wrong')).data.code).toBe(
+      'TOOL_CALL_NOT_PENDING',
+    );
+    const mallory = await b.app.connectAs('mallory');
+    mallory.send('tool_approval', { requestId: 'steal', runId, toolCallId: 'c1', approved: false });
+    expect((await mallory.waitFor('error', (data) => data.requestId === 'steal')).data.code).toBe('RUN_NOT_FOUND');
+
+    other.send('tool_approval', { runId, toolCallId: 'c1', approved: true });
+    await owner.waitFor('tool_completed', (data) => data.callId === 'c1');
+    (await a.model.nextCall()).text('42.').finish();
+    expect((await other.runEnd('r1')).event).toBe('agent_completed');
+    await owner.runEnd('r1');
+    expect(other.runFrames(runId)).toEqual(owner.runFrames(runId));
+    expect(owner.runFrames(runId).map((frame) => frame.event)).toContain('tool_executing');
+  });
+
   it('holds the per-user limits across the fleet', async () => {
     const a = await replica({ WS_MAX_CONNECTIONS_PER_USER: '2', AGENT_MAX_RUNS_PER_USER: '1' });
     const b = await replica({ WS_MAX_CONNECTIONS_PER_USER: '2', AGENT_MAX_RUNS_PER_USER: '1' });

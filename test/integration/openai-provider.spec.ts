@@ -5,6 +5,7 @@ import { OpenAiProvider, type OpenAiProviderOptions } from '../../src/llm/openai
 import {
   type FakeOpenAi,
   finishChunk,
+  reasoningDelta,
   startFakeOpenAi,
   textDelta,
   textStream,
@@ -109,6 +110,64 @@ describe('OpenAiProvider against an OpenAI-compatible server', () => {
 
     expect(fake.requests[0].body).not.toHaveProperty('tools');
     expect(chunks.at(-1)).toEqual({ type: 'finish', usage: { promptTokens: 0, completionTokens: 0 } });
+  });
+
+  it('sends temperature and max_tokens when they are set', async () => {
+    const tuned = await startProvider(fake.url, { temperature: 0.2, maxTokens: 256 });
+    fake.script(textStream(['hi']));
+
+    await drain(tuned.stream({ messages: hello }, signal));
+
+    expect(fake.requests[0].body).toMatchObject({ model: 'gpt-test', temperature: 0.2, max_tokens: 256 });
+  });
+
+  it('sends temperature 0 rather than leaving it to the server', async () => {
+    const greedy = await startProvider(fake.url, { temperature: 0 });
+    fake.script(textStream(['hi']));
+
+    await drain(greedy.stream({ messages: hello }, signal));
+
+    expect(fake.requests[0].body).toHaveProperty('temperature', 0);
+    expect(fake.requests[0].body).not.toHaveProperty('max_tokens');
+  });
+
+  it('sends no Authorization header at all without an API key, even with OPENAI_API_KEY in the environment', async () => {
+    const previous = process.env.OPENAI_API_KEY;
+    process.env.OPENAI_API_KEY = 'sk-from-the-environment';
+    try {
+      const keyless = await startProvider(fake.url, { apiKey: undefined });
+      fake.script(textStream(['hi']), { kind: 'status', status: 500 }, textStream(['again']));
+
+      expect((await drain(keyless.stream({ messages: hello }, signal))).error).toBeUndefined();
+      // A retried request is built again: it must not regain the header either.
+      expect((await drain(keyless.stream({ messages: hello }, signal))).error).toBeUndefined();
+
+      expect(fake.requests).toHaveLength(3);
+      for (const request of fake.requests) {
+        expect(request.headers).not.toHaveProperty('authorization');
+        expect(request.headers).not.toHaveProperty('api-key');
+      }
+    } finally {
+      if (previous === undefined) delete process.env.OPENAI_API_KEY;
+      else process.env.OPENAI_API_KEY = previous;
+    }
+  });
+
+  it('yields reasoning_content deltas as reasoning, apart from the text of the answer', async () => {
+    fake.script({
+      kind: 'stream',
+      chunks: [reasoningDelta('The user '), reasoningDelta('greets me.'), textDelta('Hello'), finishChunk('stop')],
+    });
+
+    const { chunks, error } = await drain(provider.stream({ messages: hello }, signal));
+
+    expect(error).toBeUndefined();
+    expect(chunks).toEqual([
+      { type: 'reasoning', text: 'The user ' },
+      { type: 'reasoning', text: 'greets me.' },
+      { type: 'text', text: 'Hello' },
+      { type: 'finish', usage: { promptTokens: 0, completionTokens: 0 } },
+    ]);
   });
 
   it('assembles a tool call streamed in fragments and yields it once, complete, with its id and name', async () => {

@@ -10,6 +10,8 @@ import { type Deferred, deferred } from './deferred.js';
 /** One streamed `chat.completion.chunk`, reduced to what a test scripts. */
 export interface FakeChunk {
   readonly content?: string;
+  /** Sent as `delta.reasoning_content`, as vLLM, llama.cpp and DeepSeek stream a model's reasoning. */
+  readonly reasoning?: string;
   readonly toolCall?: {
     readonly index: number;
     readonly id?: string;
@@ -77,6 +79,10 @@ export interface FakeOpenAi {
 
 export function textDelta(content: string): FakeChunk {
   return { content };
+}
+
+export function reasoningDelta(reasoning: string): FakeChunk {
+  return { reasoning };
 }
 
 export function toolCallDelta(toolCall: NonNullable<FakeChunk['toolCall']>): FakeChunk {
@@ -217,6 +223,7 @@ const base = { id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 1_
 function toWireChunk(chunk: FakeChunk): unknown {
   const delta: Record<string, unknown> = { role: 'assistant' };
   if (chunk.content !== undefined) delta.content = chunk.content;
+  if (chunk.reasoning !== undefined) delta.reasoning_content = chunk.reasoning;
   if (chunk.toolCall) {
     const { index, id, name, arguments: args } = chunk.toolCall;
     const fn: Record<string, string> = {};

@@ -23,6 +23,12 @@ export class ScriptedCall {
     return this;
   }
 
+  /** Reasoning deltas (what a reasoning model streams before it answers). */
+  reasoning(...parts: string[]): this {
+    for (const text of parts) this.push({ type: 'reasoning', text });
+    return this;
+  }
+
   toolCall(call: LlmToolCall): this {
     return this.push({ type: 'tool_call', call });
   }

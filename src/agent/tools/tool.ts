@@ -3,14 +3,18 @@ import type { LlmToolSpec } from '../../llm/llm.types.js';
 import type { ToolErrorCode } from '../../protocol/error-codes.js';
 
 /**
- * A built-in tool the agent may call. Arguments arrive as JSON text from the model and are
- * validated by `args` before `execute` sees them; `execute` must stop when `signal` aborts
+ * A tool the agent may call: built in, or from an MCP server (`src/mcp/mcp-tool.ts`). Arguments
+ * arrive as JSON text from the model and are validated by `args` before `execute` sees them; `execute` must stop when `signal` aborts
  * (the run was cancelled or the tool's timeout passed).
  */
 export interface Tool<Args = unknown, Result = unknown> {
   readonly spec: LlmToolSpec;
   readonly args: z.ZodType<Args>;
   execute(args: Args, signal: AbortSignal): Promise<Result>;
+  /** A person must approve each call before it runs (MCP tools: their server's `requireApproval`). */
+  readonly requiresApproval?: boolean;
+  /** This tool's per-call timeout, instead of the caller's (MCP tools: `MCP_TOOL_TIMEOUT_MS`). */
+  readonly timeoutMs?: number;
 }
 
 /**
