@@ -37,7 +37,7 @@ export async function openThread(threadId) {
     // Its user message is in the history; its reply is still being written.
     const followed = followedReply(active.runId);
     if (followed !== undefined) {
-      ui.messages.append(...followed.steps.map((step) => step.element), followed.item);
+      ui.messages.append(...followed.above, followed.item);
     } else {
       const reply = startReply('continuing the reply…');
       reply.runId = active.runId;

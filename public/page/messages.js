@@ -34,6 +34,24 @@ export function toolItem(step) {
   return item;
 }
 
+/**
+ * A block of the model's reasoning (one step's), muted and collapsible: open while it streams,
+ * closed once the reply has ended (replies.js). Live only: history keeps the answer alone.
+ */
+export function reasoningItem() {
+  const item = document.createElement('li');
+  item.className = 'reasoning';
+  const details = document.createElement('details');
+  details.open = true;
+  const summary = document.createElement('summary');
+  summary.textContent = 'Reasoning';
+  const text = document.createElement('span');
+  text.className = 'reasoning-text';
+  details.append(summary, text);
+  item.append(details);
+  return item;
+}
+
 export function scrollToEnd() {
   ui.messages.scrollTop = ui.messages.scrollHeight;
 }

@@ -1,7 +1,7 @@
-// Replies being written: the streamed text, the run's progress, its tool steps, and the cancel button.
+// Replies being written: the streamed text, the run's progress, its reasoning and tool steps, and the cancel button.
 import { waitingFor } from './connection-status.js';
 import { ui } from './elements.js';
-import { messageItem, scrollToEnd, toolItem, toolText } from './messages.js';
+import { messageItem, reasoningItem, scrollToEnd, toolItem, toolText } from './messages.js';
 import { client } from './session.js';
 import { loadThreads } from './thread-list.js';
 
@@ -9,7 +9,7 @@ import { loadThreads } from './thread-list.js';
 const replies = new Set();
 
 /**
- * The bubble of a reply being written and the tool steps shown before it. It outlives navigation:
+ * The bubble of a reply being written and the tool steps and reasoning shown before it. It outlives navigation:
  * reopening its thread puts the same elements back (they kept up meanwhile) instead of attaching again.
  */
 export function startReply(progress) {
@@ -25,6 +25,10 @@ export function startReply(progress) {
     status,
     progress,
     steps: [],
+    /** The model's reasoning, a block per step: `{step, element, text}`. */
+    reasoning: [],
+    /** Everything shown above the bubble (tool steps, reasoning), in the order it came. */
+    above: [],
     run: undefined,
     approval: undefined,
   };
@@ -62,6 +66,7 @@ function showFrame(reply, frame) {
       break;
     case 'agent_thinking':
       reply.progress = 'thinking…';
+      if (frame.data.text !== undefined) showReasoning(reply, frame.data.step, frame.data.text);
       break;
     case 'tool_approval_required':
       showApproval(reply, frame.data);
@@ -72,7 +77,7 @@ function showFrame(reply, frame) {
       const step = { callId: frame.data.callId, tool: frame.data.tool, args: frame.data.args };
       const element = toolItem(step);
       reply.steps.push({ step, element });
-      reply.item.before(element);
+      showAbove(reply, element);
       break;
     }
     case 'tool_completed':
@@ -84,7 +89,7 @@ function showFrame(reply, frame) {
         const step = { callId: asked.toolCallId, tool: asked.name, args: asked.arguments };
         const element = toolItem(step);
         reply.steps.push({ step, element });
-        reply.item.before(element);
+        showAbove(reply, element);
       }
       const shown = reply.steps.find((entry) => entry.step.callId === frame.data.callId);
       if (shown === undefined) break;
@@ -103,6 +108,26 @@ function showFrame(reply, frame) {
       break;
   }
   showProgress(reply);
+}
+
+function showAbove(reply, element) {
+  reply.above.push(element);
+  reply.item.before(element);
+}
+
+/**
+ * A piece of the model's reasoning, added to its step's block (opened when the step's first piece
+ * comes). Never part of the answer: the answer is the deltas alone.
+ */
+function showReasoning(reply, step, text) {
+  let shown = reply.reasoning.at(-1);
+  if (shown?.step !== step) {
+    const element = reasoningItem();
+    shown = { step, element, text: element.querySelector('.reasoning-text') };
+    reply.reasoning.push(shown);
+    showAbove(reply, element);
+  }
+  shown.text.append(text);
 }
 
 /**
@@ -148,6 +173,8 @@ function finishReply(reply, result) {
   replies.delete(reply);
   reply.item.classList.remove('streaming', 'waiting');
   reply.item.removeAttribute('aria-busy');
+  // Kept, out of the way: the answer is what the person came for.
+  for (const { element } of reply.reasoning) element.querySelector('details').open = false;
   if (result.status === 'completed') {
     const { content, steps = [] } = result.message;
     // The deltas add up to the message; it is only missing when the run's events could not be

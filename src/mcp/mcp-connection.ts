@@ -5,20 +5,23 @@ import {
   ErrorCode,
   McpError,
   type Tool as McpToolListing,
+  ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import { ToolError } from '../agent/tools/tool.js';
 import type { McpServerConfig } from '../config/mcp-servers.schema.js';
-import { createTransport } from './mcp-transport.js';
+import { createTransport, spawnFailure } from './mcp-transport.js';
 
 export type { McpToolListing };
 
 /**
  * `connecting`: an attempt is in flight (the tools of the last listing stay offered meanwhile, so a
  * server that restarts between two calls of a run is simply used again); `connected`: its tools are
- * offered; `down`: the last attempt failed, its tools are absent, the next attempt is scheduled.
+ * offered (re-listed when the server says they changed); `down`: the last attempt failed, its tools
+ * are absent, the next attempt is scheduled; `failed` (terminal): a stdio server whose command could
+ * never be started (see {@link McpCommandError}): no further attempt, its tools stay absent.
  */
-export type McpServerState = 'connecting' | 'connected' | 'down';
+export type McpServerState = 'connecting' | 'connected' | 'down' | 'failed';
 
 export interface McpServerStatus {
   readonly name: string;
@@ -46,6 +49,18 @@ export const MAX_TOOLS_PER_SERVER = 128;
 const MAX_LIST_PAGES = 16;
 
 /**
+ * A stdio server's command cannot be started at all (no such executable, not executable): a
+ * configuration error that no retry can fix. Only for a server that never started; one that ran
+ * before and cannot be started again is retried like any other failure (say, mid-upgrade).
+ */
+export class McpCommandError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'McpCommandError';
+  }
+}
+
+/**
  * One MCP server: start or reach it, list its tools, call them, and keep it connected. A call on a
  * server that is down tries one connection first (a stdio server that died is started again for
  * the next call); after {@link keepConnected}, a lost connection or a failed attempt schedules the
@@ -58,6 +73,11 @@ export class McpConnection {
   private attempt: Promise<void> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private failuresInARow = 0;
+  /** Set once the command turned out impossible to start; every later attempt fails with it. */
+  private unstartable: McpCommandError | undefined;
+  /** A re-listing after `notifications/tools/list_changed` is in flight / another one is owed. */
+  private relisting = false;
+  private relistAgain = false;
   private keep = false;
   private closed = false;
   readonly status$: Observable<McpServerStatus>;
@@ -84,6 +104,7 @@ export class McpConnection {
   /** One attempt (or the one in flight): connected and its tools listed, or rejects with why not. */
   connect(signal?: AbortSignal): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the connection is closed'));
+    if (this.unstartable !== undefined) return Promise.reject(this.unstartable);
     if (this.client !== undefined && this.current.state === 'connected') return Promise.resolve();
     this.attempt ??= this.open(signal).finally(() => {
       this.attempt = undefined;
@@ -152,6 +173,12 @@ export class McpConnection {
     this.retryTimer = undefined;
     this.update({ state: 'connecting' });
     const client = new Client({ name: 'agent-gateway', version: '1' });
+    // A change announced while this attempt lists the tools may be missing from that listing.
+    let changedWhileOpening = false;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      if (client === this.client) this.toolsChanged();
+      else changedWhileOpening = true;
+    });
     const timeout = AbortSignal.timeout(this.options.connectTimeoutMs);
     const both = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
     try {
@@ -173,13 +200,19 @@ export class McpConnection {
       this.failuresInARow = 0;
       const { connections } = this.current;
       this.update({ state: 'connected', tools, connections: connections + 1 });
-      this.logger.log(
-        `${connections === 0 ? 'connected' : 'reconnected'}: ${tools.length} tool(s) (${tools.map((tool) => tool.name).join(', ') || 'none'})`,
-      );
+      this.logger.log(`${connections === 0 ? 'connected' : 'reconnected'}: ${describeTools(tools)}`);
+      if (changedWhileOpening) this.toolsChanged();
     } catch (error) {
       await client.close().catch(() => undefined);
       const reason = timeout.aborted ? `no answer within ${this.options.connectTimeoutMs} ms` : describe(error);
       this.failuresInARow += 1;
+      const cannotStart = this.current.connections === 0 ? spawnFailure(this.server, error) : undefined;
+      if (cannotStart !== undefined && !this.closed) {
+        this.unstartable = new McpCommandError(`MCP server "${this.server.name}": ${cannotStart}`, { cause: error });
+        this.logger.error(`${cannotStart}; not retried: fix MCP_SERVERS and restart`);
+        this.update({ state: 'failed', tools: [], lastError: cannotStart });
+        throw this.unstartable;
+      }
       if (!this.closed) {
         if (this.current.state !== 'down') this.logger.warn(`cannot connect: ${reason}`);
         this.update({ state: 'down', tools: [], lastError: reason });
@@ -209,6 +242,40 @@ export class McpConnection {
     return tools.slice(0, MAX_TOOLS_PER_SERVER);
   }
 
+  /**
+   * The server announced that its tools changed: list them again on the current connection. At
+   * most one listing is in flight; announcements meanwhile are folded into one more listing after
+   * it, so a server that announces in a burst costs two listings, not one per announcement.
+   */
+  private toolsChanged(): void {
+    const client = this.client;
+    if (this.closed || client === undefined) return;
+    if (this.relisting) {
+      this.relistAgain = true;
+      return;
+    }
+    this.relisting = true;
+    void this.relist(client).finally(() => {
+      this.relisting = false;
+      if (!this.relistAgain) return;
+      this.relistAgain = false;
+      this.toolsChanged();
+    });
+  }
+
+  /** Never rejects: a listing that fails keeps the previous tools (a lost connection is handled apart). */
+  private async relist(client: Client): Promise<void> {
+    try {
+      const tools = await this.listTools(client, AbortSignal.timeout(this.options.connectTimeoutMs));
+      if (this.closed || client !== this.client) return;
+      this.update({ tools });
+      this.logger.log(`tools changed: ${describeTools(tools)}`);
+    } catch (error) {
+      if (this.closed || client !== this.client) return;
+      this.logger.warn(`cannot list the changed tools (${describe(error)}); the previous ones stay offered`);
+    }
+  }
+
   /** `client`'s connection ended (the process died, the server went away): reconnect at once. */
   private lost(client: Client, reason: string): void {
     if (this.closed || client !== this.client) return;
@@ -236,6 +303,10 @@ export class McpConnection {
     const next = { ...current, ...change };
     this.status.next(Object.freeze({ ...next, since: next.state === current.state ? current.since : Date.now() }));
   }
+}
+
+function describeTools(tools: readonly McpToolListing[]): string {
+  return `${tools.length} tool(s) (${tools.map((tool) => tool.name).join(', ') || 'none'})`;
 }
 
 function describe(error: unknown): string {

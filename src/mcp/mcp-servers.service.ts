@@ -4,8 +4,9 @@ import { mcpDependency } from '../app.dependencies.js';
 import type { Tool } from '../agent/tools/tool.js';
 import type { AppConfig } from '../config/app-config.js';
 import { InjectConfig } from '../config/config.module.js';
+import { FatalInitError } from '../readiness/readiness.errors.js';
 import { ReadinessService } from '../readiness/readiness.service.js';
-import { McpConnection, type McpServerStatus } from './mcp-connection.js';
+import { McpCommandError, McpConnection, type McpServerStatus } from './mcp-connection.js';
 import { toAgentTool } from './mcp-tool.js';
 
 /** A JSON-RPC message from a server may be this much larger than the largest result the model may read. */
@@ -18,7 +19,12 @@ const MESSAGE_MARGIN_BYTES = 1024 * 1024;
  * outcome: when it is down, `/health/ready` shows it `degraded` and its tools are absent until it
  * comes back. After start-up every server is kept connected (reconnected with backoff).
  *
- * {@link tools$} is what the agent offers from them: the tools of the servers that are up now.
+ * A stdio server whose command cannot be started at all ({@link McpCommandError}) is a configuration
+ * error: a required one fails its dependency at once (no retries until the deadline); an optional
+ * one is left `failed`, degraded, and never tried again.
+ *
+ * {@link tools$} is what the agent offers from them: the tools of the servers that are up now,
+ * following each server's `notifications/tools/list_changed`.
  */
 @Injectable()
 export class McpServers implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -72,11 +78,15 @@ export class McpServers implements OnApplicationBootstrap, OnApplicationShutdown
       this.readiness.track(
         mcpDependency(server.name),
         async (signal) => {
-          if (server.required) {
+          try {
             await connection.connect(signal);
-          } else {
+          } catch (error) {
+            if (server.required) {
+              throw error instanceof McpCommandError ? new FatalInitError(error.message, { cause: error }) : error;
+            }
             // One attempt, whatever its outcome: an optional server never holds the instance back.
-            await connection.connect(signal).catch(() => undefined);
+            // An unstartable one was logged once by its connection and is not retried.
+            if (error instanceof McpCommandError) return;
           }
           connection.keepConnected();
         },

@@ -51,6 +51,27 @@ export function createTransport(server: McpServerConfig, options: TransportOptio
 }
 
 /**
+ * Why a stdio server's command cannot be started at all, when `error` (from starting the transport)
+ * says so: no such executable (or `cwd`), or not executable. Retrying cannot help; anything else
+ * (the process starts, then exits or never answers) may.
+ */
+export function spawnFailure(server: McpServerConfig, error: unknown): string | undefined {
+  // Not `instanceof Error`: a system error may come from another realm (Jest's VM contexts).
+  if (server.transport !== 'stdio' || typeof error !== 'object' || error === null) return undefined;
+  const { code, syscall } = error as NodeJS.ErrnoException;
+  if (syscall?.startsWith('spawn') !== true) return undefined;
+  const cwd = server.cwd === undefined ? '' : ` (cwd "${server.cwd}")`;
+  switch (code) {
+    case 'ENOENT':
+      return `cannot start its command "${server.command}"${cwd}: no such file or directory (spawn ENOENT)`;
+    case 'EACCES':
+      return `cannot start its command "${server.command}"${cwd}: permission denied, not executable (spawn EACCES)`;
+    default:
+      return undefined;
+  }
+}
+
+/**
  * `fetch` whose answers to POSTs (the responses to this client's requests) end in an error past
  * `maxBytes`. The long-lived GET stream of server notifications is left alone: it is read one event
  * at a time.

@@ -15,6 +15,14 @@ import {
   snapshot,
   withScreenshot,
 } from '../support/browser.js';
+import {
+  type FakeOpenAi,
+  finishChunk,
+  reasoningDelta,
+  startFakeOpenAi,
+  textDelta,
+  toolCallDelta,
+} from '../support/fake-openai-server.js';
 import { ServerProcess } from '../support/server-process.js';
 import { signToken, TEST_JWT_SECRET } from '../support/tokens.js';
 
@@ -49,6 +57,7 @@ describe('the chat page in Chromium', () => {
   let problems: string[] = [];
   const servers: ServerProcess[] = [];
   const dirs: string[] = [];
+  const fakes: FakeOpenAi[] = [];
 
   beforeAll(async () => {
     browser = await launchChromium();
@@ -62,6 +71,7 @@ describe('the chat page in Chromium', () => {
     await context?.close();
     context = undefined;
     await Promise.all(servers.splice(0).map((server) => server.stop()));
+    await Promise.all(fakes.splice(0).map((fake) => fake.close()));
     await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
   });
 
@@ -458,4 +468,78 @@ describe('the chat page in Chromium', () => {
       expect(problems).toEqual([]);
     });
   });
+  it("shows a reasoning model's reasoning above the answer, muted and apart from it, and collapses it once the reply has ended", async () => {
+    // A reasoning model behind an OpenAI-compatible server: it reasons, calls the calculator (which
+    // waits for approval, so the page is looked at mid-run), then reasons again and answers.
+    const fake = await startFakeOpenAi();
+    fakes.push(fake);
+    fake.script(
+      {
+        kind: 'stream',
+        chunks: [
+          reasoningDelta('The user wants a product; '),
+          reasoningDelta('the calculator is exact.'),
+          toolCallDelta({ index: 0, id: 'call_1', name: 'calculator', arguments: '{"expression":"6*7"}' }),
+          finishChunk('tool_calls'),
+        ],
+      },
+      {
+        kind: 'stream',
+        chunks: [
+          reasoningDelta('It says 42; '),
+          reasoningDelta('answer briefly.'),
+          textDelta('6 × 7 = '),
+          textDelta('42.'),
+          finishChunk('stop'),
+        ],
+      },
+    );
+    const server = await spawn({
+      LLM_PROVIDER: 'openai',
+      LLM_BASE_URL: fake.url,
+      LLM_MODEL: 'fake-model',
+      AGENT_APPROVAL_TOOLS: 'calculator',
+    });
+    await server.ready();
+    const page = await signedInPage(server, 'mia');
+    const reasoning = page.locator('#messages li.reasoning');
+    await withScreenshot(page, 'reasoning', async () => {
+      await send(page, 'What is 6 times 7?');
+      await page.locator('#messages li.approval').waitFor();
+      // Mid-run: the first step's reasoning is open above the reply, which has no answer text yet.
+      await expect(reasoning.locator('.reasoning-text').allTextContents()).resolves.toEqual([
+        'The user wants a product; the calculator is exact.',
+      ]);
+      await expect(reasoning.locator('summary').textContent()).resolves.toBe('Reasoning');
+      await expect(reasoning.locator('details').getAttribute('open')).resolves.toBe('');
+      await expect(page.locator('#messages li.message-assistant .text').textContent()).resolves.toBe('');
+      // Muted: the page's muted colour (--muted), as tool steps are.
+      expect(await page.evaluate("getComputedStyle(document.querySelector('#messages li.reasoning')).color")).toBe(
+        'rgb(107, 114, 128)',
+      );
+      await snapshot(page, 'reasoning-1-mid-run');
+
+      await page.getByRole('button', { name: 'Approve' }).click();
+      // The answer is the deltas alone; each step's reasoning stays, in order, collapsed.
+      await expect(finishedReply(page)).resolves.toEqual({ text: '6 × 7 = 42.', status: 'completed' });
+      expect(
+        await page.evaluate("[...document.querySelectorAll('#messages > li')].map((item) => item.className)"),
+      ).toEqual(['message-user', 'reasoning', 'tool', 'reasoning', 'message-assistant']);
+      await expect(reasoning.locator('.reasoning-text').allTextContents()).resolves.toEqual([
+        'The user wants a product; the calculator is exact.',
+        'It says 42; answer briefly.',
+      ]);
+      await expect(reasoning.locator('details[open]').count()).resolves.toBe(0);
+      expect(await reasoning.last().locator('.reasoning-text').isVisible()).toBe(false);
+      await snapshot(page, 'reasoning-2-collapsed');
+      // Collapsible, not gone: a click opens it again.
+      await reasoning.last().locator('summary').click();
+      expect(await reasoning.last().locator('.reasoning-text').isVisible()).toBe(true);
+      await snapshot(page, 'reasoning-3-reopened');
+      // What the model hears next is the answer alone: its reasoning was never sent back.
+      expect(fake.requests).toHaveLength(2);
+      expect(JSON.stringify((await fake.received(1)).body.messages)).not.toContain('calculator is exact');
+      expect(problems).toEqual([]);
+    });
+  }, 60_000);
 });

@@ -1,11 +1,15 @@
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { filter, firstValueFrom } from 'rxjs';
 import { AGENT_TOOLS } from '../../src/agent/agent.constants.js';
 import { calculatorTool } from '../../src/agent/tools/calculator.tool.js';
 import { ToolRegistry } from '../../src/agent/tools/tool.registry.js';
 import { LLM_PROVIDER } from '../../src/llm/llm.constants.js';
+import { McpCommandError } from '../../src/mcp/mcp-connection.js';
 import { McpServers } from '../../src/mcp/mcp-servers.service.js';
 import { startFakeOpenAi, textStream, toolCallStream, type FakeOpenAi } from '../support/fake-openai-server.js';
 import { startMcpHttpServer, STDIO_TEST_SERVER, type McpHttpServer } from '../support/mcp-test-server.js';
@@ -15,14 +19,17 @@ import { startTestApp, type TestApp } from '../support/test-app.js';
 let app: TestApp | undefined;
 let mcpHttp: McpHttpServer | undefined;
 let openai: FakeOpenAi | undefined;
+let scratch: string | undefined;
 
 afterEach(async () => {
   await app?.close();
   await mcpHttp?.close();
   await openai?.close();
+  if (scratch !== undefined) await rm(scratch, { recursive: true, force: true });
   app = undefined;
   mcpHttp = undefined;
   openai = undefined;
+  scratch = undefined;
 });
 
 const stdio = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -53,6 +60,13 @@ function toolNames(target: TestApp): string[] {
 async function toolOffered(target: TestApp, name: string): Promise<void> {
   await firstValueFrom(
     target.app.get(McpServers).tools$.pipe(filter((tools) => tools.some((tool) => tool.spec.name === name))),
+  );
+}
+
+/** Resolves once the MCP tools offered no longer include `name`. */
+async function toolWithdrawn(target: TestApp, name: string): Promise<void> {
+  await firstValueFrom(
+    target.app.get(McpServers).tools$.pipe(filter((tools) => tools.every((tool) => tool.spec.name !== name))),
   );
 }
 
@@ -105,7 +119,7 @@ describe('MCP servers as readiness dependencies', () => {
     expect(after.body.details['mcp:search']).not.toHaveProperty('degraded');
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
     expect(metrics).toContain('agent_gateway_mcp_server_up{server="search"} 1');
-    expect(metrics).toContain('agent_gateway_mcp_tools{server="search"} 6');
+    expect(metrics).toContain('agent_gateway_mcp_tools{server="search"} 9');
 
     const alice = await app.connectAs();
     const frames = await alice.request('r1', '/tool search__echo {"text": "back again"}');
@@ -113,6 +127,92 @@ describe('MCP servers as readiness dependencies', () => {
       tool: 'search__echo',
       result: 'echo: back again',
     });
+  });
+});
+
+describe('MCP servers whose command cannot be started', () => {
+  it('fails a required stdio server whose command does not exist at once, naming the server and the command, without retrying until STARTUP_TIMEOUT_MS', async () => {
+    app = await startTestApp({
+      env: {
+        STARTUP_TIMEOUT_MS: '600000',
+        MCP_SERVERS: JSON.stringify({ files: { command: '/nonexistent/mcp-server', required: true } }),
+      },
+    });
+    const failed = await firstValueFrom(
+      app.readiness.snapshot$.pipe(filter((snapshot) => snapshot.phase === 'failed')),
+    );
+    const dependency = failed.dependencies.find((dep) => dep.name === 'mcp:files');
+    expect(dependency).toMatchObject({ state: 'failed', attempts: 1 });
+    expect(dependency?.lastError).toContain('MCP server "files"');
+    expect(dependency?.lastError).toContain('"/nonexistent/mcp-server"');
+    expect(dependency?.lastError).toContain('ENOENT');
+    const { status, body } = await readyBody(app.url);
+    expect(status).toBe(503);
+    expect(body.details['mcp:files']).toMatchObject({ status: 'down', server: 'failed', required: true });
+  });
+
+  it('leaves the instance ready with an optional stdio server whose command is not executable: degraded, failed, logged once and never tried again', async () => {
+    scratch = await mkdtemp(join(tmpdir(), 'mcp-command-'));
+    const command = join(scratch, 'server.sh');
+    await writeFile(command, '#!/bin/sh\n');
+    await chmod(command, 0o644);
+    app = await startTestApp({ ready: true, env: { MCP_SERVERS: JSON.stringify({ files: { command } }) } });
+
+    const { status, body } = await readyBody(app.url);
+    expect(status).toBe(200);
+    expect(body.details['mcp:files']).toMatchObject({
+      status: 'up',
+      server: 'failed',
+      degraded: true,
+      tools: 0,
+      connections: 0,
+      mcpError: expect.stringContaining(`"${command}"`),
+    });
+    expect(body.details['mcp:files'].mcpError).toContain('EACCES');
+    expect(toolNames(app)).toEqual(['calculator', 'current_time']);
+
+    // A later attempt (a call reaching the server) fails at once with the same reason, starting nothing.
+    const connection = app.app.get(McpServers).connections[0];
+    await expect(connection?.connect()).rejects.toBeInstanceOf(McpCommandError);
+    expect(connection?.current.state).toBe('failed');
+    const logged = app.logs.entries.filter((entry) => entry.context === 'MCP files' && entry.level !== 'debug');
+    expect(logged.map((entry) => entry.level)).toEqual(['error']);
+    expect(logged[0]?.message).toContain('not retried');
+  });
+});
+
+describe('MCP tool list changes', () => {
+  it('offers the tools a server adds at run time without a reconnect, lists them once more for a burst of announcements, and withdraws one it removes', async () => {
+    app = await startTestApp({
+      ready: true,
+      env: { MCP_SERVERS: JSON.stringify({ files: stdio({ required: true }) }) },
+    });
+    const alice = await app.connectAs();
+    const completed = async (requestId: string, message: string): Promise<any> => {
+      const frames = await alice.request(requestId, message);
+      expect(frames.at(-1)?.event).toBe('agent_completed');
+      return frames.find((frame) => frame.event === 'tool_completed' || frame.event === 'tool_failed')?.data;
+    };
+
+    // Three tools registered in one call: three notifications, the last two while the first listing is in flight.
+    await completed('add', '/tool files__add_tools {"names": ["alpha", "beta", "gamma"]}');
+    await toolOffered(app, 'files__gamma');
+    expect(toolNames(app)).toEqual(expect.arrayContaining(['files__alpha', 'files__beta', 'files__gamma']));
+    expect(await completed('gamma', '/tool files__gamma')).toMatchObject({ result: 'gamma was added at run time' });
+    // The listing at connection, one for the first announcement, one for the two folded together.
+    expect(await completed('lists', '/tool files__tool_lists')).toMatchObject({ result: { toolLists: 3 } });
+
+    const { body } = await readyBody(app.url);
+    expect(body.details['mcp:files']).toMatchObject({ server: 'connected', tools: 12, connections: 1 });
+    expect(await (await fetch(`${app.url}/metrics`)).text()).toContain('agent_gateway_mcp_tools{server="files"} 12');
+
+    await completed('remove', '/tool files__remove_tool {"name": "beta"}');
+    await toolWithdrawn(app, 'files__beta');
+    expect(toolNames(app)).not.toContain('files__beta');
+    // The model is no longer offered it, so it does not call it.
+    expect(await completed('beta', '/tool files__beta')).toBeUndefined();
+    expect(app.app.get(McpServers).connections[0]?.current).toMatchObject({ state: 'connected', connections: 1 });
+    expect(app.app.get(McpServers).connections[0]?.current.tools).toHaveLength(11);
   });
 });
 
@@ -143,6 +243,9 @@ describe('MCP tools in runs', () => {
       'files__fail',
       'files__pid',
       'files__exit',
+      'files__add_tools',
+      'files__remove_tool',
+      'files__tool_lists',
     ]);
     const alice = await app.connectAs();
     const frames = await alice.request('r1', '/tool files__echo {"text": "hello"}');

@@ -149,6 +149,148 @@ for (const { engine, available } of ENGINES) {
       }
     });
 
+    it('keeps the reasoning pieces of one step one row per burst too, between deltas, each given back as sent', async () => {
+      const app = await boot();
+      const journal = app.app.get(RunJournal);
+      const threads = app.app.get(ThreadsService);
+      const { thread, message, runId } = seed('alice', 'think aloud');
+      // Keys in the order the live run sends them (`{...data, runId, requestId, seq}`).
+      const event = (seq: number, name: string, extra: Record<string, unknown>) => ({
+        runId,
+        seq,
+        event: name,
+        data: { ...extra, runId, requestId: 'r1', seq },
+      });
+      const thinking = (seq: number, step: number, text: string) => event(seq, 'agent_thinking', { step, text });
+      const delta = (seq: number, text: string) => event(seq, 'agent_message_delta', { text });
+      const started = event(1, 'agent_started', { threadId: thread.id });
+      await journal.begin({
+        newThread: thread,
+        threadId: thread.id,
+        runId,
+        ownerId: 'alice',
+        requestId: 'r1',
+        userMessage: message,
+        events: [started],
+      });
+      const sent = [
+        started,
+        event(2, 'agent_thinking', { step: 1 }),
+        thinking(3, 1, 'The user '),
+        thinking(4, 1, 'asks 🙂 "why"; '),
+        thinking(5, 1, ''),
+        delta(6, 'Be'),
+        delta(7, 'cause'),
+        thinking(8, 1, 'alone between deltas'),
+        delta(9, '.'),
+        event(10, 'tool_executing', { callId: 'c1', tool: 'calculator', args: { expression: '1+1' } }),
+        event(11, 'agent_thinking', { step: 2 }),
+        thinking(12, 2, 'Now '),
+        thinking(13, 2, 'step two.'),
+        // Not the step above: a row of its own, as is a piece with anything besides its text and step.
+        thinking(14, 3, 'step three'),
+        event(15, 'agent_thinking', { step: 3, text: 'extra', note: 'kept as it is' }),
+        thinking(16, 3, 'a '),
+        thinking(17, 3, 'burst '),
+        thinking(18, 3, 'split '),
+        thinking(19, 3, 'in two'),
+        delta(20, 'Done'),
+      ];
+      // As the live run stores them, in writes whose boundaries fall inside bursts (after 16 and 17).
+      await journal.record(sent.slice(1, 16));
+      await journal.record(sent.slice(16, 17));
+      await journal.record(sent.slice(17));
+
+      const all = await threads.runEventsAfter(runId, 0);
+      expect(all).toEqual(sent);
+      // The very JSON that was sent, key order included: a replay is the live stream again.
+      expect(all.map((each) => JSON.stringify(each.data))).toEqual(sent.map((each) => JSON.stringify(each.data)));
+      // 20 events in 15 rows: 3-5, 6-7, 12-13 and 18-19 share a row.
+      const rows = await app.app
+        .get(DatabaseService)
+        .db.selectFrom('run_events')
+        .select(['seq', 'event'])
+        .where('run_id', '=', runId)
+        .orderBy('seq')
+        .execute();
+      expect(rows.map((row) => [Number(row.seq), row.event])).toEqual([
+        [1, 'agent_started'],
+        [2, 'agent_thinking'],
+        [5, 'agent_thinking_run'],
+        [7, 'agent_message_delta_run'],
+        [8, 'agent_thinking'],
+        [9, 'agent_message_delta'],
+        [10, 'tool_executing'],
+        [11, 'agent_thinking'],
+        [13, 'agent_thinking_run'],
+        [14, 'agent_thinking'],
+        [15, 'agent_thinking'],
+        [16, 'agent_thinking'],
+        [17, 'agent_thinking'],
+        [19, 'agent_thinking_run'],
+        [20, 'agent_message_delta'],
+      ]);
+      for (let afterSeq = 0; afterSeq <= sent.length; afterSeq += 1) {
+        expect(await threads.runEventsAfter(runId, afterSeq)).toEqual(sent.filter((each) => each.seq > afterSeq));
+      }
+      // A page of rows gives whole rows' worth of events, in order.
+      expect((await threads.runEventsAfter(runId, 3, 2)).map((each) => each.seq)).toEqual([4, 5, 6, 7]);
+      expect(await threads.lastStoredEvent(runId)).toEqual(sent.at(-1));
+
+      // The last stored event is the last piece of a row of reasoning, when that is where the run is.
+      await journal.record([thinking(21, 4, 'still '), thinking(22, 4, 'thinking')]);
+      expect(await threads.lastStoredEvent(runId)).toEqual(thinking(22, 4, 'thinking'));
+      expect(await threads.lastStoredSeq(runId)).toBe(22);
+    });
+
+    it('replays a finished run with reasoning frame for frame as it was streamed live', async () => {
+      const model = new ScriptedModel();
+      const app = await boot({ override: (builder) => builder.overrideProvider(LLM_PROVIDER).useValue(model) });
+      const alice = app.connect({ token: signToken({ sub: 'alice' }) });
+      await alice.waitFor('connection_established');
+      alice.send('agent_request', { requestId: 'r1', message: 'think first' });
+      const started = await alice.waitFor('agent_started');
+      (await model.nextCall()).reasoning('I should ', 'think ', 'first.').text('Thought ', 'through.').finish();
+      expect((await alice.runEnd('r1')).event).toBe('agent_completed');
+      const runId = started.data.runId as string;
+      const live = alice.runFrames(runId);
+      expect(live.map((frame) => [frame.event, frame.data.text])).toEqual([
+        ['agent_started', undefined],
+        ['agent_thinking', undefined],
+        ['agent_thinking', 'I should '],
+        ['agent_thinking', 'think '],
+        ['agent_thinking', 'first.'],
+        ['agent_message_delta', 'Thought '],
+        ['agent_message_delta', 'through.'],
+        ['agent_completed', undefined],
+      ]);
+
+      const later = app.connect({ token: signToken({ sub: 'alice' }) });
+      await later.waitFor('connection_established');
+      later.send('resume', { requestId: 'replay', runId, afterSeq: 0 });
+      const resumed = await later.waitFor('resumed', (data) => data.requestId === 'replay');
+      expect(resumed.data).toMatchObject({ status: 'completed', replayed: live.length });
+      await later.waitFor('agent_completed', (data) => data.runId === runId);
+      expect(later.runFrames(runId).map((frame) => JSON.stringify(frame))).toEqual(
+        live.map((frame) => JSON.stringify(frame)),
+      );
+      // The model's chunks arrive in one turn of the event loop, so each burst was stored as one row.
+      const rows = await app.app
+        .get(DatabaseService)
+        .db.selectFrom('run_events')
+        .select('event')
+        .where('run_id', '=', runId)
+        .orderBy('seq')
+        .execute();
+      expect(rows.map((row) => row.event)).toEqual([
+        'agent_started',
+        'agent_thinking',
+        'agent_thinking_run',
+        'agent_message_delta_run',
+        'agent_completed',
+      ]);
+    });
+
     if (engine === 'postgres') {
       it('lets replicas that start together on one database run each migration exactly once', async () => {
         const replicas = await Promise.all([boot(), boot(), boot()]);

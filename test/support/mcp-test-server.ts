@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer, type RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import * as z from 'zod';
@@ -13,7 +13,14 @@ import * as z from 'zod';
  * - `big {chars}`: answers `chars` characters of text;
  * - `fail {}`: a result marked `isError`;
  * - `pid {}`: the server process's id (to tell a restarted stdio server from the first);
- * - `exit {}`: ends the process in the middle of the call (stdio: a server that dies mid-run).
+ * - `exit {}`: ends the process in the middle of the call (stdio: a server that dies mid-run);
+ * - `add_tools {names}`: registers a tool per name (each answers `<name> was added at run time`),
+ *   the SDK sending `notifications/tools/list_changed` after each;
+ * - `remove_tool {name}`: removes a tool added so, with the same notification;
+ * - `tool_lists {}`: how many `tools/list` requests this server has received.
+ *
+ * Tools added or removed last as long as the server: the stdio process (the HTTP server is
+ * stateless, a fresh server per request, so there they are forgotten at once).
  *
  * Run it as a stdio server with `node --import tsx test/support/mcp-test-server.ts`, or serve it
  * over Streamable HTTP in-process with {@link startMcpHttpServer}.
@@ -53,6 +60,55 @@ export function createTestMcpServer(): McpServer {
     structuredContent: { pid: process.pid },
   }));
   server.registerTool('exit', { description: 'Ends the server process.' }, () => process.exit(3));
+
+  // The tools added at run time, for `remove_tool`; the SDK notifies the client of each change itself.
+  const added = new Map<string, RegisteredTool>();
+  server.registerTool(
+    'add_tools',
+    {
+      description: 'Adds a tool per name; each answers that it was added.',
+      inputSchema: {
+        names: z
+          .array(z.string().regex(/^[a-z_]{1,20}$/u))
+          .min(1)
+          .max(10),
+      },
+    },
+    ({ names }) => {
+      for (const name of names) {
+        if (added.has(name)) continue;
+        const tool = server.registerTool(name, { description: 'Added at run time.' }, () => ({
+          content: [{ type: 'text', text: `${name} was added at run time` }],
+        }));
+        added.set(name, tool);
+      }
+      return { content: [{ type: 'text', text: `added ${names.join(', ')}` }] };
+    },
+  );
+  server.registerTool(
+    'remove_tool',
+    { description: 'Removes a tool added by add_tools.', inputSchema: { name: z.string() } },
+    ({ name }) => {
+      added.get(name)?.remove();
+      added.delete(name);
+      return { content: [{ type: 'text', text: `removed ${name}` }] };
+    },
+  );
+  let toolLists = 0;
+  server.registerTool('tool_lists', { description: 'How many tools/list requests the server received.' }, () => ({
+    content: [{ type: 'text', text: String(toolLists) }],
+    structuredContent: { toolLists },
+  }));
+  // McpServer answers tools/list itself: count the requests on their way in from the transport.
+  const connect = server.connect.bind(server);
+  server.connect = async (transport) => {
+    await connect(transport);
+    const handle = transport.onmessage;
+    transport.onmessage = (message, extra) => {
+      if ('method' in message && message.method === 'tools/list') toolLists += 1;
+      handle?.(message, extra);
+    };
+  };
   return server;
 }
 
