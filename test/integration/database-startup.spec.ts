@@ -41,7 +41,9 @@ describe('a database that is not there yet', () => {
     tempDir = dir;
     const blocker = join(dir, 'not-a-directory');
     await writeFile(blocker, '');
-    app = await startTestApp({ env: { DATABASE_URL: `sqlite:${blocker}/db.sqlite`, STARTUP_TIMEOUT_MS: '800' } });
+    // Long enough for a second attempt even on a loaded machine (the first attempt, its backoff and
+    // the app's own start all come out of it); at 800 ms a busy CI run once reached the deadline first.
+    app = await startTestApp({ env: { DATABASE_URL: `sqlite:${blocker}/db.sqlite`, STARTUP_TIMEOUT_MS: '3000' } });
     await threadsFailed(app, 1);
     const failed = await firstValueFrom(
       app.readiness.snapshot$.pipe(filter((snapshot) => snapshot.phase === 'failed')),
